@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/config"
+	"github.com/monostack/monostack/internal/fernet"
+	"github.com/monostack/monostack/internal/identity"
+	"github.com/monostack/monostack/internal/store"
+)
+
+// Paths inside the data directory.
+const (
+	dbFile       = "monostack.db"
+	keysDir      = "fernet-keys"
+	passwordFile = "passwords"
+)
+
+// Up runs monostack until ctx is cancelled: it opens the listener at once
+// (answering 503 until ready), opens the store, bootstraps on first start,
+// writes the openrc files, then serves. On cancellation in-flight requests
+// finish and the store closes cleanly.
+func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var ready atomic.Pointer[http.Handler]
+	srv := &http.Server{
+		Handler: api.WithRequestID(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := ready.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+		})),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	c, err := build(ctx, cfg, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer c.db.Close()
+	h := c.handler
+	ready.Store(&h)
+	log.Info("monostack is ready", "url", cfg.BaseURL(), "data_dir", cfg.DataDir,
+		"openrc", filepath.Join(cfg.DataDir, "openrc.admin"))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return err
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// cloud is the wired services.
+type cloud struct {
+	db       *store.DB
+	identity *identity.Service
+	handler  http.Handler
+}
+
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*cloud, error) {
+	db, err := store.Open(filepath.Join(cfg.DataDir, dbFile))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := fernet.OpenRepo(filepath.Join(cfg.DataDir, keysDir), cfg.MaxActiveKeys)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ident, err := identity.New(ctx, db, keys, identity.Config{
+		BaseURL: cfg.BaseURL(), Region: cfg.Region, TokenTTL: cfg.TokenTTL, BcryptCost: cfg.BcryptCost,
+	}, log.With("service", "identity"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	pw, err := loadPasswords(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: pw["admin"], DemoPassword: pw["demo"]}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := writeClientFiles(cfg, pw); err != nil {
+		db.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("OK"))
+	})
+	idr := ident.Router(log.With("service", "identity"))
+	mux.Handle("/identity", idr)
+	mux.Handle("/identity/", idr)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
+			"code": 404, "title": "Not Found", "message": "No service is served at " + r.URL.Path + "."}})
+	})
+	return &cloud{db: db, identity: ident, handler: mux}, nil
+}
+
+// loadPasswords returns the bootstrap users' passwords, kept in the data
+// dir (0600): on first start from --admin-password or generated.
+func loadPasswords(cfg config.Config) (map[string]string, error) {
+	file := filepath.Join(cfg.DataDir, passwordFile)
+	pw, err := readPasswords(file)
+	if err == nil {
+		return pw, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	pw = map[string]string{"admin": cfg.AdminPassword, "demo": ""}
+	for k, v := range pw {
+		if v == "" {
+			var b [18]byte
+			rand.Read(b[:])
+			pw[k] = base64.RawURLEncoding.EncodeToString(b[:])
+		}
+	}
+	body := fmt.Sprintf("admin=%s\ndemo=%s\n", pw["admin"], pw["demo"])
+	return pw, writeFileSync(file, []byte(body), 0o600)
+}

@@ -1,0 +1,154 @@
+// Package config holds monostack's settings: defaults, an optional YAML file,
+// MONOSTACK_* environment variables and command-line flags, in rising order of
+// precedence. It is the only package that reads the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `monostack up` needs to know.
+type Config struct {
+	DataDir       string        // where the database, keys and files live
+	Listen        string        // host:port of the one HTTP listener
+	PublicURL     string        // base URL put in the catalog; derived from Listen when empty
+	Region        string        // the region endpoints are in
+	AdminPassword string        // the admin user's password at bootstrap; generated when empty
+	LogLevel      string        // debug, info, warn, error
+	TokenTTL      time.Duration // lifetime of a token
+	BcryptCost    int           // cost of password hashes
+	MaxActiveKeys int           // Fernet keys kept: staged + primary + secondaries
+	ConfigFile    string        // the optional YAML file read
+}
+
+// Defaults returns the settings used when nothing else is said.
+func Defaults() Config {
+	return Config{
+		DataDir:       "/var/lib/monostack",
+		Listen:        "127.0.0.1:8800",
+		Region:        "RegionOne",
+		LogLevel:      "info",
+		TokenTTL:      time.Hour,
+		BcryptCost:    12,
+		MaxActiveKeys: 3,
+	}
+}
+
+// bind registers c's fields as flags on fs.
+func (c *Config) bind(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory for the database, keys and stored bytes")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the HTTP listener")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base URL advertised in the catalog (default http://<listen>)")
+	fs.StringVar(&c.Region, "region", c.Region, "region name")
+	fs.StringVar(&c.AdminPassword, "admin-password", c.AdminPassword, "admin password set at first start (generated when empty)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "token lifetime")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4-31)")
+	fs.IntVar(&c.MaxActiveKeys, "max-active-keys", c.MaxActiveKeys, "Fernet keys kept (at least 3)")
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "optional YAML file whose keys are the flag names")
+}
+
+// Parse reads the settings for a subcommand from args, the environment
+// (MONOSTACK_DATA_DIR for --data-dir, and so on) and the optional file.
+// extra registers the subcommand's own flags.
+func Parse(name string, args []string, getenv func(string) string, extra func(*flag.FlagSet)) (Config, []string, error) {
+	c := Defaults()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c.bind(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// Environment, for flags not given on the command line.
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		if v := getenv("MONOSTACK_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("MONOSTACK_%s: %w", strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")), err))
+			}
+			set[f.Name] = true
+		}
+	})
+	// The file, for what neither said.
+	if c.ConfigFile != "" {
+		b, err := os.ReadFile(c.ConfigFile)
+		if err != nil {
+			return c, nil, fmt.Errorf("config file: %w", err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(b, &m); err != nil {
+			return c, nil, fmt.Errorf("config file %s: %w", c.ConfigFile, err)
+		}
+		for k, v := range m {
+			f := fs.Lookup(k)
+			if f == nil {
+				errs = append(errs, fmt.Errorf("config file %s: unknown setting %q", c.ConfigFile, k))
+				continue
+			}
+			if set[k] {
+				continue
+			}
+			if err := f.Value.Set(fmt.Sprint(v)); err != nil {
+				errs = append(errs, fmt.Errorf("config file %s: %s: %w", c.ConfigFile, k, err))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, nil, err
+	}
+	return c, fs.Args(), c.Validate()
+}
+
+// Validate reports settings that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		errs = append(errs, fmt.Errorf("bcrypt-cost %d: must be 4..31", c.BcryptCost))
+	}
+	if c.MaxActiveKeys < 3 {
+		errs = append(errs, fmt.Errorf("max-active-keys %d: must be at least 3", c.MaxActiveKeys))
+	}
+	if c.TokenTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("token-ttl %s: must be at least a minute", c.TokenTTL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: must be debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// BaseURL is the URL clients reach the listener at, without a trailing slash.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, _ := net.SplitHostPort(c.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}

@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+)
+
+func TestMigrateAndTranslate(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	files := fstest.MapFS{
+		"001_a.sql": {Data: []byte(`CREATE TABLE a (id TEXT PRIMARY KEY, name TEXT UNIQUE);`)},
+		"002_b.sql": {Data: []byte(`CREATE TABLE b (id TEXT PRIMARY KEY, a_id TEXT NOT NULL REFERENCES a(id));`)},
+	}
+	for i := 0; i < 2; i++ { // running twice is a no-op
+		if err := db.Migrate(ctx, "svc", files); err != nil {
+			t.Fatalf("migrate %d: %v", i, err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO a VALUES ('1', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`INSERT INTO a VALUES ('2', 'x')`)
+	if !errors.Is(Translate(err), ErrConflict) {
+		t.Fatalf("duplicate name: got %v, want ErrConflict", err)
+	}
+	_, err = db.Exec(`INSERT INTO b VALUES ('1', 'missing')`)
+	if !errors.Is(Translate(err), ErrReferenced) {
+		t.Fatalf("dangling reference: got %v, want ErrReferenced", err)
+	}
+	err = db.QueryRow(`SELECT id FROM a WHERE id='nope'`).Scan(new(string))
+	if !errors.Is(Translate(err), ErrNotFound) {
+		t.Fatalf("missing row: got %v, want ErrNotFound", err)
+	}
+	// A failing transaction leaves nothing behind.
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.Exec(`INSERT INTO a VALUES ('3', 'y')`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(`INSERT INTO a VALUES ('4', 'y')`)
+		return err
+	})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("tx: got %v", err)
+	}
+	var n int
+	db.QueryRow(`SELECT count(*) FROM a`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("rows after failed tx = %d, want 1", n)
+	}
+	if err := db.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
