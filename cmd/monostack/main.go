@@ -85,7 +85,7 @@ func run(cmd string, args []string) error {
 		if err := repo.Rotate(); err != nil {
 			return err
 		}
-		fmt.Println("rotated; a running monostack picks the new keys up within a minute")
+		fmt.Println("rotated; a running monostack takes the new keys up within 30 seconds")
 		return nil
 	case "version", "--version", "-v":
 		fmt.Println("monostack", version)

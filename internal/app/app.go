@@ -64,6 +64,7 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer c.db.Close()
 	h := c.handler
 	ready.Store(&h)
+	go reloadKeys(ctx, c.keys, log)
 	log.Info("monostack is ready", "url", cfg.BaseURL(), "data_dir", cfg.DataDir,
 		"openrc", filepath.Join(cfg.DataDir, "openrc.admin"))
 
@@ -84,6 +85,7 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // cloud is the wired services.
 type cloud struct {
 	db       *store.DB
+	keys     *fernet.Repo
 	identity *identity.Service
 	handler  http.Handler
 }
@@ -130,7 +132,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*cloud, er
 		api.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "title": "Not Found", "message": "No service is served at " + r.URL.Path + "."}})
 	})
-	return &cloud{db: db, identity: ident, handler: mux}, nil
+	return &cloud{db: db, keys: keys, identity: ident, handler: mux}, nil
 }
 
 // loadPasswords returns the bootstrap users' passwords, kept in the data
@@ -154,4 +156,21 @@ func loadPasswords(cfg config.Config) (map[string]string, error) {
 	}
 	body := fmt.Sprintf("admin=%s\ndemo=%s\n", pw["admin"], pw["demo"])
 	return pw, writeFileSync(file, []byte(body), 0o600)
+}
+
+// reloadKeys rereads the token keys every 30 seconds, so that a rotation
+// made by `monostack rotate-keys` is taken up without a restart.
+func reloadKeys(ctx context.Context, keys *fernet.Repo, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := keys.Reload(); err != nil {
+				log.Error("reloading token keys", "err", err)
+			}
+		}
+	}
 }
