@@ -42,7 +42,7 @@ type RouterConfig struct {
 // get a 404 (or 405) in the service's fault format.
 func NewRouter(c RouterConfig) *Router {
 	rt := &Router{mux: http.NewServeMux(), prefix: c.Prefix, fault: c.Fault, auth: c.Auth, authURI: c.AuthURI, log: c.Log}
-	rt.mux.Handle(c.Prefix+"/", rt.adapt(nil, rt.notFound))
+	rt.mux.Handle(c.Prefix+"/", rt.adapt(nil, false, rt.notFound))
 	return rt
 }
 
@@ -52,7 +52,7 @@ func (rt *Router) Prefix() string { return rt.prefix }
 // Public registers a route that needs no token ("GET /v3", say). The
 // pattern's path is relative to the prefix.
 func (rt *Router) Public(pattern string, h HandlerFunc) {
-	rt.mux.Handle(rt.full(pattern), rt.adapt(nil, h))
+	rt.mux.Handle(rt.full(pattern), rt.adapt(nil, false, h))
 }
 
 // Handle registers a route that needs a valid token satisfying rule.
@@ -60,7 +60,15 @@ func (rt *Router) Handle(pattern string, rule Rule, h HandlerFunc) {
 	if rule == nil {
 		panic("api: route " + pattern + " has no policy rule")
 	}
-	rt.mux.Handle(rt.full(pattern), rt.adapt(rule, h))
+	rt.mux.Handle(rt.full(pattern), rt.adapt(rule, false, h))
+}
+
+// Optional registers a route where a token is optional: a valid one puts
+// credentials in the context, an invalid one is a 401, none leaves
+// CredentialsFrom nil (for Swift's public containers and TempURLs, say). The
+// handler makes every policy decision itself.
+func (rt *Router) Optional(pattern string, h HandlerFunc) {
+	rt.mux.Handle(rt.full(pattern), rt.adapt(Authenticated, true, h))
 }
 
 func (rt *Router) full(pattern string) string {
@@ -88,7 +96,7 @@ func (rt *Router) notFound(w http.ResponseWriter, r *http.Request) error {
 	return NotFound("The resource could not be found.")
 }
 
-func (rt *Router) adapt(rule Rule, h HandlerFunc) http.Handler {
+func (rt *Router) adapt(rule Rule, optional bool, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -99,7 +107,7 @@ func (rt *Router) adapt(rule Rule, h HandlerFunc) http.Handler {
 					Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())})
 			}
 		}()
-		if rule != nil {
+		if rule != nil && !(optional && r.Header.Get("X-Auth-Token") == "") {
 			c, err := rt.authenticate(r)
 			if err != nil {
 				rt.writeError(w, r, err)
