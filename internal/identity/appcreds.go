@@ -131,6 +131,18 @@ func ownCredentials(r *http.Request) (string, error) {
 	return uid, nil
 }
 
+// unrestricted refuses tokens made from a restricted application credential,
+// which may not manage application credentials.
+func (s *Service) unrestricted(ctx context.Context, c *api.Credentials) error {
+	if c.AppCredID == "" {
+		return nil
+	}
+	if ac, err := s.getAppCredential(ctx, c.AppCredID); err != nil || !ac.Unrestricted {
+		return api.Forbidden("A restricted application credential cannot manage application credentials.")
+	}
+	return nil
+}
+
 func (s *Service) handleCreateAppCred(w http.ResponseWriter, r *http.Request) error {
 	c := api.CredentialsFrom(r.Context())
 	uid := r.PathValue("user_id")
@@ -140,10 +152,8 @@ func (s *Service) handleCreateAppCred(w http.ResponseWriter, r *http.Request) er
 	if c.ProjectID == "" {
 		return api.Forbidden("A project-scoped token is required to create an application credential.")
 	}
-	if c.AppCredID != "" {
-		if ac, err := s.getAppCredential(r.Context(), c.AppCredID); err != nil || !ac.Unrestricted {
-			return api.Forbidden("A restricted application credential cannot create application credentials.")
-		}
+	if err := s.unrestricted(r.Context(), c); err != nil {
+		return err
 	}
 	e, err := decodeEntity(r, "application_credential")
 	if err != nil {
@@ -214,9 +224,11 @@ func (s *Service) handleCreateAppCred(w http.ResponseWriter, r *http.Request) er
 			return err
 		}
 		if !slices.Contains(c.RoleIDs, role.ID) {
-			return api.Forbidden("You cannot delegate role %s: you do not have it on this project.", role.Name)
+			return api.BadRequest("Invalid application credential: you cannot delegate role %s, which you do not have on this project.", role.Name)
 		}
-		a.RoleIDs = append(a.RoleIDs, role.ID)
+		if !slices.Contains(a.RoleIDs, role.ID) {
+			a.RoleIDs = append(a.RoleIDs, role.ID)
+		}
 	}
 	h, err := bcrypt.GenerateFromPassword(preHash(secret), s.cfg.BcryptCost)
 	if err != nil {
@@ -301,6 +313,9 @@ func (s *Service) handleGetAppCred(w http.ResponseWriter, r *http.Request) error
 func (s *Service) handleDeleteAppCred(w http.ResponseWriter, r *http.Request) error {
 	uid, err := ownCredentials(r)
 	if err != nil {
+		return err
+	}
+	if err := s.unrestricted(r.Context(), api.CredentialsFrom(r.Context())); err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(r.Context(), `DELETE FROM app_credentials WHERE id=? AND user_id=?`, r.PathValue("id"), uid)

@@ -29,13 +29,14 @@ func (s *Service) grantTarget(ctx context.Context, g grantRoute, id string) (str
 	return "", nil
 }
 
-func (s *Service) grantActor(ctx context.Context, g grantRoute, id string) error {
+// grantActor resolves the actor of a grant URL and returns its domain.
+func (s *Service) grantActor(ctx context.Context, g grantRoute, id string) (string, error) {
 	if g.actorType == "user" {
-		_, err := s.GetUser(ctx, id)
-		return err
+		u, err := s.GetUser(ctx, id)
+		return u.DomainID, err
 	}
-	_, err := s.GetGroup(ctx, id)
-	return err
+	gr, err := s.GetGroup(ctx, id)
+	return gr.DomainID, err
 }
 
 // handleGrant serves PUT (grant), GET/HEAD (check) and DELETE (revoke) of
@@ -68,8 +69,13 @@ func (s *Service) handleGrant(g grantRoute) api.HandlerFunc {
 			return forbidden()
 		}
 		actor := r.PathValue("actor")
-		if err := s.grantActor(ctx, g, actor); err != nil {
+		actorDom, err := s.grantActor(ctx, g, actor)
+		if err != nil {
 			return err
+		}
+		// A domain admin grants only to the users and groups of its domain.
+		if !read && !domainAdmin(c, actorDom) {
+			return forbidden()
 		}
 		a := Assignment{ActorType: g.actorType, ActorID: actor, TargetType: g.targetType, TargetID: target, Inherited: g.inherited}
 		roleID := r.PathValue("role")
@@ -97,6 +103,10 @@ func (s *Service) handleGrant(g grantRoute) api.HandlerFunc {
 		a.RoleID = role.ID
 		switch r.Method {
 		case http.MethodPut:
+			// A domain-specific role is granted only in its own domain.
+			if role.DomainID != "" && role.DomainID != dom {
+				return api.Forbidden("%s %s must be in the same domain as the role %s being assigned.", g.targetType, target, role.ID)
+			}
 			if err := s.grant(ctx, a); err != nil {
 				return err
 			}

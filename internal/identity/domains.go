@@ -123,6 +123,8 @@ func (s *Service) deleteDomain(ctx context.Context, id string) error {
 			`DELETE FROM users WHERE domain_id=?1`,
 			`DELETE FROM groups WHERE domain_id=?1`,
 			`DELETE FROM roles WHERE domain_id=?1`,
+			`UPDATE users SET default_project_id=NULL WHERE default_project_id IN (SELECT id FROM projects WHERE domain_id=?1)`,
+			`DELETE FROM app_credentials WHERE project_id IN (SELECT id FROM projects WHERE domain_id=?1)`,
 			// Unlink the tree so projects can go in any order.
 			`UPDATE projects SET parent_id=NULL WHERE domain_id=?1`,
 			`DELETE FROM projects WHERE domain_id=?1`,

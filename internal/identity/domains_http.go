@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"encoding/hex"
 	"net/http"
 
 	"github.com/monostack/monostack/internal/api"
@@ -59,8 +60,10 @@ func (s *Service) handleCreateDomain(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	var explicitID string
-	if _, err := e.str("explicit_domain_id", &explicitID); err != nil {
+	if set, err := e.str("explicit_domain_id", &explicitID); err != nil {
 		return err
+	} else if set && !validExplicitID(explicitID) {
+		return api.BadRequest("Invalid input for field 'explicit_domain_id': %q is not a UUID of 32 lowercase hex digits.", explicitID)
 	}
 	d.ID = explicitID
 	d, err = s.CreateDomain(r.Context(), d)
@@ -102,4 +105,11 @@ func (s *Service) handleDeleteDomain(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	return noContent(w)
+}
+
+// validExplicitID: as Keystone, an explicit id is a UUID in its 32
+// lowercase hex digits form, like the ids we make; tokens pack it in 16 bytes.
+func validExplicitID(id string) bool {
+	raw, err := hex.DecodeString(id)
+	return err == nil && len(raw) == 16 && hex.EncodeToString(raw) == id
 }

@@ -246,7 +246,8 @@ func (s *Service) handleMembership(w http.ResponseWriter, r *http.Request) error
 		}
 		return noContent(w)
 	case http.MethodPut:
-		if !domainAdmin(c, g.DomainID) {
+		// Both the group and the user must be the caller's to administer.
+		if !domainAdmin(c, g.DomainID) || !domainAdmin(c, u.DomainID) {
 			return forbidden()
 		}
 		_, err = s.db.ExecContext(r.Context(), `INSERT INTO user_groups (user_id, group_id) VALUES (?,?) ON CONFLICT DO NOTHING`, u.ID, g.ID)

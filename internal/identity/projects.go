@@ -268,6 +268,9 @@ func (s *Service) deleteProject(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET default_project_id=NULL WHERE default_project_id=?`, id); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM app_credentials WHERE project_id=?`, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM projects WHERE id=?`, id)
 		if err != nil {
 			return err
@@ -281,6 +284,69 @@ func (s *Service) deleteProject(ctx context.Context, id string) error {
 		err = s.revoke(ctx, revocationEvent{ProjectID: id})
 	}
 	return err
+}
+
+// maxProjectDepth is how deep a project tree may grow, a top-level project
+// being at depth 1 (Keystone's max_project_tree_depth).
+const maxProjectDepth = 5
+
+// enabledCount returns how many of the projects ids are enabled.
+func (s *Service) enabledCount(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	enabled := true
+	ps, err := s.listProjects(ctx, projectFilter{IDs: ids, Enabled: &enabled})
+	return len(ps), err
+}
+
+// checkNewChild refuses a new project under parentID when the tree would
+// grow too deep or the branch has a disabled project.
+func (s *Service) checkNewChild(ctx context.Context, parentID string) error {
+	anc, err := s.ancestors(ctx, parentID)
+	if err != nil {
+		return err
+	}
+	if len(anc)+2 > maxProjectDepth {
+		return api.Forbidden("Max hierarchy depth reached for %s branch.", parentID)
+	}
+	branch := append(anc, parentID)
+	if n, err := s.enabledCount(ctx, branch); err != nil || n != len(branch) {
+		if err == nil {
+			err = api.BadRequest("Cannot create a project in a branch containing a disabled project.")
+		}
+		return err
+	}
+	return nil
+}
+
+// checkEnabledChange refuses to enable a project under a disabled parent, or
+// to disable one whose subtree has enabled projects.
+func (s *Service) checkEnabledChange(ctx context.Context, p Project) error {
+	if p.Enabled {
+		anc, err := s.ancestors(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := s.enabledCount(ctx, anc); err != nil || n != len(anc) {
+			if err == nil {
+				err = api.Forbidden("Cannot enable project %s since it has disabled parents.", p.ID)
+			}
+			return err
+		}
+		return nil
+	}
+	sub, err := s.subtree(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := s.enabledCount(ctx, sub); err != nil || n > 0 {
+		if err == nil {
+			err = api.Forbidden("Cannot disable project %s since its subtree contains enabled projects.", p.ID)
+		}
+		return err
+	}
+	return nil
 }
 
 // ancestors returns the ids of p's parents, nearest first.

@@ -164,6 +164,11 @@ func (s *Service) handleCreateProject(w http.ResponseWriter, r *http.Request) er
 	if !domainAdmin(c, p.DomainID) {
 		return forbidden()
 	}
+	if p.ParentID != "" {
+		if err := s.checkNewChild(r.Context(), p.ParentID); err != nil {
+			return err
+		}
+	}
 	if p, err = s.CreateProject(r.Context(), p); err != nil {
 		return err
 	}
@@ -206,8 +211,14 @@ func (s *Service) handleUpdateProject(w http.ResponseWriter, r *http.Request) er
 	if _, err := e.str("description", &p.Description); err != nil {
 		return err
 	}
+	wasEnabled := p.Enabled
 	if _, err := e.boolean("enabled", &p.Enabled); err != nil {
 		return err
+	}
+	if p.Enabled != wasEnabled {
+		if err := s.checkEnabledChange(r.Context(), p); err != nil {
+			return err
+		}
 	}
 	tags, err := e.strings("tags", &p.Tags)
 	if err != nil {
@@ -266,19 +277,27 @@ func (s *Service) handleProjectTags(w http.ResponseWriter, r *http.Request) erro
 	}
 	switch {
 	case r.Method == http.MethodPut && tag == "":
-		var body struct {
-			Tags []string `json:"tags"`
-		}
-		if err := api.DecodeJSON(r, &body); err != nil {
+		var body entity
+		if err := decodeJSON(r, &body); err != nil {
 			return err
 		}
-		if body.Tags == nil {
-			body.Tags = []string{}
+		if body == nil {
+			return api.BadRequest("Invalid input: the request body must be a JSON object.")
 		}
-		if err := validTags(body.Tags); err != nil {
+		if err := body.only("tags"); err != nil {
 			return err
 		}
-		p.Tags = body.Tags
+		if raw, ok := body["tags"]; ok && string(raw) == "null" {
+			return typeErr("tags", "array", raw)
+		}
+		tags := []string{}
+		if _, err := body.strings("tags", &tags); err != nil {
+			return err
+		}
+		if err := validTags(tags); err != nil {
+			return err
+		}
+		p.Tags = tags
 	case r.Method == http.MethodPut:
 		if err := validTags(append(p.Tags, tag)); err != nil {
 			return err
@@ -300,7 +319,7 @@ func (s *Service) handleProjectTags(w http.ResponseWriter, r *http.Request) erro
 	case r.Method == http.MethodDelete:
 		return noContent(w)
 	case tag != "":
-		w.Header().Set("Location", api.BaseURL(r)+r.URL.Path)
+		w.Header().Set("Location", api.BaseURL(r)+r.URL.EscapedPath())
 		return created(w, map[string]any{"tags": p.Tags})
 	}
 	return ok(w, map[string]any{"tags": p.Tags})

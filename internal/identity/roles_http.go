@@ -120,6 +120,15 @@ func (s *Service) handleImplied(w http.ResponseWriter, r *http.Request) error {
 		"links": selfLink(r, "roles/"+prior.ID+"/implies/"+implied.ID)}
 	switch r.Method {
 	case http.MethodPut:
+		// As Keystone's defaults: no role implies admin (which would make
+		// admins of everyone with the prior role), and a global role does
+		// not imply a role that only exists in one domain.
+		if implied.Name == "admin" && implied.DomainID == "" {
+			return api.Forbidden("%s cannot be an implied role.", implied.ID)
+		}
+		if prior.DomainID == "" && implied.DomainID != "" {
+			return api.Forbidden("A global role cannot imply the domain-specific role %s.", implied.ID)
+		}
 		if err := s.addImplied(r.Context(), prior.ID, implied.ID); err != nil {
 			return err
 		}

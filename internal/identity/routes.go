@@ -29,7 +29,7 @@ func (s *Service) Router(log *slog.Logger) *api.Router {
 	rt.Handle("GET /v3/auth/domains", any_, s.handleAuthDomains)
 	rt.Handle("GET /v3/auth/system", any_, s.handleAuthSystem)
 
-	rt.Handle("GET /v3/domains", any_, s.handleListDomains)
+	rt.Handle("GET /v3/domains", read, s.handleListDomains)
 	rt.Handle("POST /v3/domains", admin, s.handleCreateDomain)
 	rt.Handle("GET /v3/domains/{id}", any_, s.handleGetDomain)
 	rt.Handle("PATCH /v3/domains/{id}", admin, s.handleUpdateDomain)

@@ -174,32 +174,39 @@ func (s *Service) resolve(ctx context.Context, p *payload) (*tokenInfo, error) {
 		roleIDs = slices.DeleteFunc(roleIDs, func(id string) bool { return !slices.Contains(ac.RoleIDs, id) })
 	}
 	scoped := p.ProjectID != "" || p.DomainID != "" || p.System
-	if scoped && len(roleIDs) == 0 {
-		return nil, unauth("User %s has no access to the requested scope.", p.UserID)
-	}
 	if len(roleIDs) > 0 {
 		all, err := s.rolesByID(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, id := range roleIDs {
-			if r, ok := all[id]; ok {
+			// As in Keystone, a domain-specific role only implies global
+			// ones and is not in tokens: policy goes by role name, and a
+			// domain's own "admin" is not the admin role.
+			if r, ok := all[id]; ok && r.DomainID == "" {
 				info.roles = append(info.roles, r)
 				c.Roles = append(c.Roles, r.Name)
 				c.RoleIDs = append(c.RoleIDs, r.ID)
 			}
 		}
 	}
+	if scoped && len(info.roles) == 0 {
+		return nil, unauth("User %s has no access to the requested scope.", p.UserID)
+	}
 	info.creds = c
 	return info, nil
 }
 
 // tokenCache remembers validated tokens for a second, or until the next
-// write that could change their meaning, whichever comes first.
+// write that could change their meaning, whichever comes first. Expired
+// entries are dropped by a sweep made at most once a TTL, from get or put, so
+// that the cache holds about the tokens seen in the last two TTLs rather than
+// growing to max and staying there (a cached validation holds ~6 KB).
 type tokenCache struct {
-	mu  sync.RWMutex
-	m   map[string]cacheEntry
-	max int
+	mu        sync.RWMutex
+	m         map[string]cacheEntry
+	max       int
+	nextSweep time.Time
 }
 
 type cacheEntry struct {
@@ -215,24 +222,56 @@ const cacheTTL = time.Second
 func newTokenCache(max int) *tokenCache { return &tokenCache{m: map[string]cacheEntry{}, max: max} }
 
 func (c *tokenCache) get(tok string, gen uint64) *tokenInfo {
+	t := time.Now()
 	c.mu.RLock()
 	e, ok := c.m[tok]
+	sweep := t.After(c.nextSweep) && len(c.m) > 0
 	c.mu.RUnlock()
-	if !ok || e.gen != gen || time.Now().After(e.until) {
+	if sweep {
+		c.mu.Lock()
+		c.sweepLocked(t)
+		c.mu.Unlock()
+	}
+	if !ok || e.gen != gen || t.After(e.until) {
 		return nil
 	}
 	return e.info
 }
 
 func (c *tokenCache) put(tok string, gen uint64, info *tokenInfo, expires time.Time) {
-	until := time.Now().Add(cacheTTL)
+	t := time.Now()
+	until := t.Add(cacheTTL)
 	if expires.Before(until) {
 		until = expires
 	}
 	c.mu.Lock()
+	c.sweepLocked(t)
 	if len(c.m) >= c.max {
 		clear(c.m) // crude, but a full cache is rare and refills in a second
 	}
 	c.m[tok] = cacheEntry{gen: gen, until: until, info: info}
 	c.mu.Unlock()
+}
+
+// sweepLocked drops expired entries, at most once a TTL (or when the cache
+// is full). A map emptied by more than half is rebuilt, since deleting does
+// not give a map's memory back.
+func (c *tokenCache) sweepLocked(t time.Time) {
+	if t.Before(c.nextSweep) && len(c.m) < c.max {
+		return
+	}
+	c.nextSweep = t.Add(cacheTTL)
+	n := len(c.m)
+	for k, e := range c.m {
+		if t.After(e.until) {
+			delete(c.m, k)
+		}
+	}
+	if len(c.m) < n/2 {
+		m := make(map[string]cacheEntry, len(c.m))
+		for k, e := range c.m {
+			m[k] = e
+		}
+		c.m = m
+	}
 }

@@ -110,7 +110,7 @@ func (s *Service) findAuthUser(ctx context.Context, ref *userRef) (*User, error)
 func (s *Service) handleIssueToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var req authRequest
-	if err := api.DecodeJSON(r, &req); err != nil {
+	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Auth == nil || req.Auth.Identity == nil {
@@ -123,7 +123,10 @@ func (s *Service) handleIssueToken(w http.ResponseWriter, r *http.Request) error
 	t := now()
 	p := &payload{IssuedAt: t, ExpiresAt: t.Add(s.cfg.TokenTTL), AuditIDs: []string{newAuditID()}}
 	var parent *tokenInfo
-	for _, m := range id.Methods {
+	for i, m := range id.Methods {
+		if slices.Index(id.Methods, m) < i {
+			continue // named twice
+		}
 		var uid string
 		switch m {
 		case "password":
@@ -149,10 +152,15 @@ func (s *Service) handleIssueToken(w http.ResponseWriter, r *http.Request) error
 			if info.p.AppCredID != "" {
 				return api.Forbidden("A token made from an application credential cannot be rescoped.")
 			}
+			if info.p.System && scopesProjectOrDomain(req.Auth.Scope) {
+				return api.Forbidden("Using a system-scoped token to create a project-scoped or domain-scoped token is not allowed.")
+			}
 			parent, uid = info, info.p.UserID
-			// Rescoping never extends a token's life, and keeps its audit chain.
+			// Rescoping never extends a token's life, and keeps its audit
+			// chain: the id of the first token of the chain, which is the
+			// parent's last.
 			p.ExpiresAt = info.p.ExpiresAt
-			p.AuditIDs = append(p.AuditIDs, info.p.AuditIDs[0])
+			p.AuditIDs = append(p.AuditIDs, info.p.AuditIDs[len(info.p.AuditIDs)-1])
 			for _, pm := range info.p.Methods {
 				if !slices.Contains(id.Methods, pm) {
 					p.Methods = append(p.Methods, pm)
@@ -194,6 +202,16 @@ func (s *Service) handleIssueToken(w http.ResponseWriter, r *http.Request) error
 	w.WriteHeader(http.StatusCreated)
 	w.Write(body)
 	return nil
+}
+
+// scopesProjectOrDomain reports whether a request's scope names a project
+// or a domain (a malformed scope is refused later, by applyScope).
+func scopesProjectOrDomain(raw json.RawMessage) bool {
+	var sc scopeRequest
+	if json.Unmarshal(raw, &sc) != nil {
+		return false
+	}
+	return sc.Project != nil || sc.Domain != nil
 }
 
 func queryBool0(r *http.Request, name string) bool {
@@ -387,6 +405,11 @@ func (s *Service) handleRevokeToken(w http.ResponseWriter, r *http.Request) erro
 	info, err := s.subjectToken(r)
 	if err != nil {
 		return err
+	}
+	// Readers and services may validate anyone's token; only the cloud
+	// admin may revoke someone else's.
+	if c := api.CredentialsFrom(r.Context()); c.UserID != info.p.UserID && !c.CloudAdmin() {
+		return forbidden()
 	}
 	if err := s.revoke(r.Context(), revocationEvent{AuditID: info.p.AuditIDs[0], IssuedBefore: info.p.IssuedAt}); err != nil {
 		return err

@@ -181,7 +181,8 @@ func nullable(s string) any {
 }
 
 // updateUser saves u; a new password (non-empty) is hashed. Disabling the
-// user or changing the password revokes the user's tokens.
+// user or changing the password revokes the user's tokens; disabling also
+// deletes the user's application credentials.
 func (s *Service) updateUser(ctx context.Context, u User, password string) error {
 	if password != "" {
 		h, err := s.hashPassword(password)
@@ -192,13 +193,24 @@ func (s *Service) updateUser(ctx context.Context, u User, password string) error
 	}
 	extra, _ := json.Marshal(u.Extra)
 	opts, _ := json.Marshal(u.Options)
-	_, err := s.db.ExecContext(ctx, `UPDATE users SET name=?, enabled=?, password_hash=?, default_project_id=?, extra=?, options=? WHERE id=?`,
-		u.Name, u.Enabled, u.passwordHash, nullable(u.DefaultProjectID), string(extra), string(opts), u.ID)
-	if errors.Is(store.Translate(err), store.ErrConflict) {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET name=?, enabled=?, password_hash=?, default_project_id=?, extra=?, options=? WHERE id=?`,
+			u.Name, u.Enabled, u.passwordHash, nullable(u.DefaultProjectID), string(extra), string(opts), u.ID); err != nil {
+			return err
+		}
+		if u.Enabled {
+			return nil
+		}
+		// As in Keystone, a disabled user's application credentials go:
+		// enabling the user again does not bring them back.
+		_, err := tx.ExecContext(ctx, `DELETE FROM app_credentials WHERE user_id=?`, u.ID)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
 		return userConflict(u.Name)
 	}
 	if err != nil {
-		return store.Translate(err)
+		return err
 	}
 	s.changed()
 	if !u.Enabled || password != "" {
