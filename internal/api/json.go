@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxBody is the default limit on a JSON request body.
@@ -62,6 +63,11 @@ func DecodeJSON(r *http.Request, v any) error {
 func Unmarshal(b []byte, v any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return BadRequest("The request body is empty; a JSON object is required.")
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD, making
+	// different names collide.
+	if !utf8.Valid(b) {
+		return BadRequest("Malformed request body: it is not UTF-8.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 
 	"github.com/monostack/monostack/internal/store"
@@ -21,8 +22,8 @@ type CatalogService struct {
 type CatalogEndpoint struct {
 	ID        string `json:"id"`
 	Interface string `json:"interface"`
-	Region    string `json:"region"`
-	RegionID  string `json:"region_id"`
+	Region    *string `json:"region"`
+	RegionID  *string `json:"region_id"`
 	URL       string `json:"url"`
 }
 
@@ -55,7 +56,8 @@ func (s *Service) catalog(ctx context.Context) ([]CatalogService, error) {
 	for rows.Next() {
 		var svc CatalogService
 		var ep CatalogEndpoint
-		if err := rows.Scan(&svc.ID, &svc.Type, &svc.Name, &ep.ID, &ep.Interface, &ep.RegionID, &ep.URL); err != nil {
+		var region string
+		if err := rows.Scan(&svc.ID, &svc.Type, &svc.Name, &ep.ID, &ep.Interface, &region, &ep.URL); err != nil {
 			return nil, err
 		}
 		if len(list) == 0 || list[len(list)-1].ID != svc.ID {
@@ -63,7 +65,9 @@ func (s *Service) catalog(ctx context.Context) ([]CatalogService, error) {
 			list = append(list, svc)
 		}
 		if ep.ID != "" {
-			ep.Region = ep.RegionID
+			if region != "" {
+				ep.Region, ep.RegionID = &region, &region
+			}
 			last := &list[len(list)-1]
 			last.Endpoints = append(last.Endpoints, ep)
 		}
@@ -75,6 +79,56 @@ func (s *Service) catalog(ctx context.Context) ([]CatalogService, error) {
 	s.catalogC.gen, s.catalogC.list = gen, list
 	s.catalogC.mu.Unlock()
 	return list, nil
+}
+
+// catalogFor returns the catalog as a token for userID scoped to projectID
+// sees it: endpoint URLs have their %(project_id)s, $(project_id)s (and the
+// tenant_id and user_id forms) filled in, and endpoints that need a project
+// are left out of tokens without one, as Keystone does.
+func (s *Service) catalogFor(ctx context.Context, userID, projectID string) ([]CatalogService, error) {
+	cat, err := s.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !templated(cat) {
+		return cat, nil
+	}
+	out := make([]CatalogService, 0, len(cat))
+	for _, svc := range cat {
+		eps := make([]CatalogEndpoint, 0, len(svc.Endpoints))
+		for _, ep := range svc.Endpoints {
+			url := ep.URL
+			needsProject := false
+			for _, k := range []string{"project_id", "tenant_id"} {
+				for _, f := range []string{"%(" + k + ")s", "$(" + k + ")s"} {
+					if strings.Contains(url, f) {
+						needsProject = true
+						url = strings.ReplaceAll(url, f, projectID)
+					}
+				}
+			}
+			url = strings.ReplaceAll(strings.ReplaceAll(url, "%(user_id)s", userID), "$(user_id)s", userID)
+			if needsProject && projectID == "" {
+				continue
+			}
+			ep.URL = url
+			eps = append(eps, ep)
+		}
+		svc.Endpoints = eps
+		out = append(out, svc)
+	}
+	return out, nil
+}
+
+func templated(cat []CatalogService) bool {
+	for _, svc := range cat {
+		for _, ep := range svc.Endpoints {
+			if strings.Contains(ep.URL, "(") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // EnsureService makes sure the catalog has a service of this type and name

@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
@@ -664,5 +666,45 @@ func TestCatalogFollowsWrites(t *testing.T) {
 	tc.must(204, tc.do("DELETE", "/identity/v3/services/"+svc, tc.admin, nil))
 	if e := catEntry(t, authCatalog(), svc); e != nil {
 		t.Errorf("deleted service in catalog: %v", e)
+	}
+}
+
+func TestCatalogProjectTemplates(t *testing.T) {
+	tc := newTestCloud(t)
+	if err := tc.svc.EnsureService(context.Background(), "object-store", "swift", "", "http://h/object-store/v1/AUTH_%(project_id)s"); err != nil {
+		t.Fatal(err)
+	}
+	demoProject, _ := tc.svc.ProjectByName(context.Background(), "default", "demo")
+	res := tc.must(200, tc.do("GET", "/identity/v3/auth/catalog", tc.demo, nil))
+	var body struct {
+		Catalog []CatalogService `json:"catalog"`
+	}
+	if err := json.Unmarshal(res.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, svc := range body.Catalog {
+		for _, ep := range svc.Endpoints {
+			if svc.Type == "object-store" {
+				found = true
+				if ep.URL != "http://h/object-store/v1/AUTH_"+demoProject.ID {
+					t.Fatalf("url not filled in: %s", ep.URL)
+				}
+			}
+			if ep.RegionID == nil || *ep.RegionID != "RegionOne" {
+				t.Fatalf("region of %s: %v", svc.Type, ep.RegionID)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("object-store not in catalog")
+	}
+	// A system-scoped token has no project: the endpoint is left out.
+	sys := tc.must(201, tc.do("POST", "/identity/v3/auth/tokens", "", map[string]any{"auth": map[string]any{
+		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
+			"user": map[string]any{"name": "admin", "domain": map[string]any{"id": "default"}, "password": testAdminPassword}}},
+		"scope": map[string]any{"system": map[string]any{"all": true}}}}))
+	if strings.Contains(string(sys.Body), "object-store/v1") {
+		t.Fatalf("system token catalog has a project endpoint: %s", sys.Body)
 	}
 }

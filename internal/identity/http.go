@@ -14,23 +14,10 @@ import (
 // attributes Keystone does not know are kept as extras.
 type entity map[string]json.RawMessage
 
-// decodeJSON is api.DecodeJSON refusing text that is not UTF-8, which
-// encoding/json would otherwise silently replace with U+FFFD.
-func decodeJSON(r *http.Request, v any) error {
-	b, err := api.ReadBody(r, api.MaxBody)
-	if err != nil {
-		return err
-	}
-	if !utf8.Valid(b) {
-		return api.BadRequest("Malformed request body: it is not UTF-8.")
-	}
-	return api.Unmarshal(b, v)
-}
-
 // decodeEntity reads {"<key>": {...}}.
 func decodeEntity(r *http.Request, key string) (entity, error) {
 	var outer map[string]json.RawMessage
-	if err := decodeJSON(r, &outer); err != nil {
+	if err := api.DecodeJSON(r, &outer); err != nil {
 		return nil, err
 	}
 	if outer == nil {

@@ -278,7 +278,7 @@ func (s *Service) handleProjectTags(w http.ResponseWriter, r *http.Request) erro
 	switch {
 	case r.Method == http.MethodPut && tag == "":
 		var body entity
-		if err := decodeJSON(r, &body); err != nil {
+		if err := api.DecodeJSON(r, &body); err != nil {
 			return err
 		}
 		if body == nil {

@@ -110,7 +110,7 @@ func (s *Service) findAuthUser(ctx context.Context, ref *userRef) (*User, error)
 func (s *Service) handleIssueToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var req authRequest
-	if err := decodeJSON(r, &req); err != nil {
+	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.Auth == nil || req.Auth.Identity == nil {
@@ -307,7 +307,7 @@ func (s *Service) tokenJSON(ctx context.Context, info *tokenInfo, withCatalog bo
 			return
 		}
 		if info.p.ProjectID != "" || info.p.DomainID != "" || info.p.System {
-			cat, err := s.catalog(ctx)
+			cat, err := s.catalogFor(ctx, info.p.UserID, info.p.ProjectID)
 			if err != nil {
 				info.bodyErr = err
 				return
@@ -422,7 +422,7 @@ func (s *Service) handleAuthCatalog(w http.ResponseWriter, r *http.Request) erro
 	if c.ProjectID == "" && c.DomainID == "" && !c.System {
 		return api.Forbidden("A scoped token is required to produce a service catalog.")
 	}
-	cat, err := s.catalog(r.Context())
+	cat, err := s.catalogFor(r.Context(), c.UserID, c.ProjectID)
 	if err != nil {
 		return err
 	}
