@@ -1,0 +1,156 @@
+// Package bus is how the control plane talks to host agents: NATS, embedded
+// in-process for `monostack up` (no port is opened) or an external cluster
+// for a scaled-out cloud. Messages are JSON; Call and Serve give typed
+// request/reply on top of subjects.
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Bus is a connection to the message bus, and the embedded server when there
+// is one.
+type Bus struct {
+	srv *server.Server
+	nc  *nats.Conn
+	log *slog.Logger
+}
+
+// Embedded starts a NATS server inside this process that listens on no port
+// and connects to it in-process.
+func Embedded(log *slog.Logger) (*Bus, error) {
+	srv, err := server.NewServer(&server.Options{DontListen: true, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("bus: embedded server did not start")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("monostack"))
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	return &Bus{srv: srv, nc: nc, log: log}, nil
+}
+
+// Connect joins an external NATS cluster at url.
+func Connect(url string, log *slog.Logger) (*Bus, error) {
+	nc, err := nats.Connect(url, nats.Name("monostack"), nats.MaxReconnects(-1))
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	return &Bus{nc: nc, log: log}, nil
+}
+
+// Close drains the connection and stops the embedded server.
+func (b *Bus) Close() error {
+	err := b.nc.Drain()
+	b.nc.Close()
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+	return err
+}
+
+// reply is the envelope of every answer: the value or an error text.
+type reply struct {
+	Value json.RawMessage `json:"value,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+// RemoteError is an error returned by the handler at the other end.
+type RemoteError struct{ Msg string }
+
+func (e *RemoteError) Error() string { return e.Msg }
+
+// Call sends req to subject and decodes the reply into a Resp. It fails with
+// ctx's error on timeout and with a *RemoteError when the handler failed.
+func Call[Req, Resp any](ctx context.Context, b *Bus, subject string, req Req) (Resp, error) {
+	var zero Resp
+	data, err := json.Marshal(req)
+	if err != nil {
+		return zero, err
+	}
+	msg, err := b.nc.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		return zero, fmt.Errorf("bus: %s: %w", subject, err)
+	}
+	var rep reply
+	if err := json.Unmarshal(msg.Data, &rep); err != nil {
+		return zero, fmt.Errorf("bus: %s: bad reply: %w", subject, err)
+	}
+	if rep.Error != "" {
+		return zero, &RemoteError{Msg: rep.Error}
+	}
+	var out Resp
+	if len(rep.Value) > 0 {
+		if err := json.Unmarshal(rep.Value, &out); err != nil {
+			return zero, fmt.Errorf("bus: %s: bad reply: %w", subject, err)
+		}
+	}
+	return out, nil
+}
+
+// Serve answers requests on subject with fn, one at a time (handlers are
+// desired-state reconcilers; running them in order keeps them simple). The
+// returned function unsubscribes.
+func Serve[Req, Resp any](b *Bus, subject string, fn func(ctx context.Context, req Req) (Resp, error)) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		var req Req
+		var rep reply
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			rep.Error = "bad request: " + err.Error()
+		} else if out, err := fn(context.Background(), req); err != nil {
+			rep.Error = err.Error()
+		} else if rep.Value, err = json.Marshal(out); err != nil {
+			rep.Error = err.Error()
+		}
+		data, _ := json.Marshal(rep)
+		if err := m.Respond(data); err != nil && b.log != nil {
+			b.log.Warn("bus: reply failed", "subject", subject, "err", err)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { sub.Unsubscribe() }, nil
+}
+
+// Publish sends v on subject to whoever listens.
+func Publish[T any](b *Bus, subject string, v T) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.nc.Publish(subject, data)
+}
+
+// Subscribe calls fn with each message on subject.
+func Subscribe[T any](b *Bus, subject string, fn func(T)) (func(), error) {
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		var v T
+		if err := json.Unmarshal(m.Data, &v); err != nil {
+			if b.log != nil {
+				b.log.Warn("bus: bad message", "subject", subject, "err", err)
+			}
+			return
+		}
+		fn(v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { sub.Unsubscribe() }, nil
+}

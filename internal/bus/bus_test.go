@@ -1,0 +1,56 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+type ping struct{ N int }
+type pong struct{ N int }
+
+func TestCallServePublish(t *testing.T) {
+	b, err := Embedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stop, err := Serve(b, "svc.double", func(ctx context.Context, p ping) (pong, error) {
+		if p.N < 0 {
+			return pong{}, errors.New("negative")
+		}
+		return pong{p.N * 2}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := Call[ping, pong](ctx, b, "svc.double", ping{21})
+	if err != nil || got.N != 42 {
+		t.Fatalf("call: %v %v", got, err)
+	}
+	var re *RemoteError
+	if _, err := Call[ping, pong](ctx, b, "svc.double", ping{-1}); !errors.As(err, &re) || re.Msg != "negative" {
+		t.Fatalf("remote error: %v", err)
+	}
+	stop()
+	short, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel2()
+	if _, err := Call[ping, pong](short, b, "svc.double", ping{1}); err == nil {
+		t.Fatal("call with no server succeeded")
+	}
+	got2 := make(chan ping, 1)
+	unsub, _ := Subscribe(b, "events", func(p ping) { got2 <- p })
+	defer unsub()
+	Publish(b, "events", ping{7})
+	select {
+	case p := <-got2:
+		if p.N != 7 {
+			t.Fatal(p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+}
