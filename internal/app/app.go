@@ -18,6 +18,7 @@ import (
 	"github.com/monostack/monostack/internal/config"
 	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
+	"github.com/monostack/monostack/internal/image"
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -120,6 +121,22 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*cloud, er
 		db.Close()
 		return nil, err
 	}
+	img, err := image.New(ctx, db, image.Config{
+		DataDir: filepath.Join(cfg.DataDir, "image"), MaxImageSize: cfg.ImageMaxSize,
+		ImageCountQuota: int64(cfg.ImageCountQuota), StorageQuota: cfg.ImageBytesQuota,
+	}, log.With("service", "image"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := ensureDefaultImage(ctx, ident, img, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := ident.EnsureService(ctx, "image", "glance", "Glance Image Service", cfg.BaseURL()+"/image"); err != nil {
+		db.Close()
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -128,6 +145,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*cloud, er
 	idr := ident.Router(log.With("service", "identity"))
 	mux.Handle("/identity", idr)
 	mux.Handle("/identity/", idr)
+	imr := img.Router(ident, ident.URL(), log.With("service", "image"))
+	mux.Handle("/image", imr)
+	mux.Handle("/image/", imr)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "title": "Not Found", "message": "No service is served at " + r.URL.Path + "."}})

@@ -27,6 +27,10 @@ type Config struct {
 	BcryptCost    int           // cost of password hashes
 	MaxActiveKeys int           // Fernet keys kept: staged + primary + secondaries
 	ConfigFile    string        // the optional YAML file read
+
+	ImageMaxSize    int64 // bytes; 0 is the default (1 TiB)
+	ImageCountQuota int   // images per project; 0 is unlimited
+	ImageBytesQuota int64 // image bytes per project; 0 is unlimited
 }
 
 // Defaults returns the settings used when nothing else is said.
@@ -54,6 +58,9 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4-31)")
 	fs.IntVar(&c.MaxActiveKeys, "max-active-keys", c.MaxActiveKeys, "Fernet keys kept (at least 3)")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "optional YAML file whose keys are the flag names")
+	fs.Int64Var(&c.ImageMaxSize, "image-max-size", c.ImageMaxSize, "largest image in bytes (0: 1 TiB)")
+	fs.IntVar(&c.ImageCountQuota, "image-count-quota", c.ImageCountQuota, "images per project (0: unlimited)")
+	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
 }
 
 // Parse reads the settings for a subcommand from args, the environment
@@ -132,6 +139,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("token-ttl %s: must be at least a minute", c.TokenTTL))
+	}
+	if c.ImageMaxSize < 0 || c.ImageCountQuota < 0 || c.ImageBytesQuota < 0 {
+		errs = append(errs, errors.New("image sizes and quotas must not be negative"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
