@@ -20,11 +20,11 @@ type CatalogService struct {
 
 // CatalogEndpoint is one endpoint of a catalog entry.
 type CatalogEndpoint struct {
-	ID        string `json:"id"`
-	Interface string `json:"interface"`
+	ID        string  `json:"id"`
+	Interface string  `json:"interface"`
 	Region    *string `json:"region"`
 	RegionID  *string `json:"region_id"`
-	URL       string `json:"url"`
+	URL       string  `json:"url"`
 }
 
 // catalogCache holds the catalog built at one generation.
