@@ -21,12 +21,16 @@ tmp=$(mktemp -d)
 pid=
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
+  # What the agent made on the host (bridges, namespaces, tables) outlives
+  # the daemon by design; the test removes it.
+  [ -x "$tmp/monostack" ] && "$tmp/monostack" purge --data-dir "$tmp/data" || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 CGO_ENABLED=0 go build -o "$tmp/monostack" ./cmd/monostack
 port=${MONOSTACK_TEST_PORT:-18800}
-"$tmp/monostack" up --data-dir "$tmp/data" --listen "127.0.0.1:$port" >"$tmp/monostack.log" 2>&1 &
+"$tmp/monostack" up --data-dir "$tmp/data" --listen "127.0.0.1:$port" \
+  --public-cidr 198.18.250.0/24 --private-cidr 198.18.251.0/24 >"$tmp/monostack.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/healthcheck" >/dev/null 2>&1 && break

@@ -3,6 +3,7 @@
 //	monostack up [--data-dir DIR] [--listen ADDR]   run the cloud
 //	monostack openrc [--data-dir DIR] [--user U]    print a user's OS_* exports
 //	monostack rotate-keys [--data-dir DIR]          rotate the token keys
+//	monostack purge [--data-dir DIR]                remove what the agent made on the host
 //	monostack version
 package main
 
@@ -29,6 +30,8 @@ const usage = `monostack: an OpenStack cloud in one binary
   monostack up [flags]            run the cloud (Ctrl-C to stop)
   monostack openrc [--user demo]  print the OS_* exports of a bootstrap user
   monostack rotate-keys           rotate the Fernet token keys
+  monostack purge                 after stopping: remove the bridges, namespaces and
+                                  tables this data dir's agent made on the host
   monostack version               print the version
 
 Flags (also MONOSTACK_<FLAG> in the environment, or keys of --config FILE):
@@ -87,6 +90,12 @@ func run(cmd string, args []string) error {
 		}
 		fmt.Println("rotated; a running monostack takes the new keys up within 30 seconds")
 		return nil
+	case "purge":
+		cfg, _, err := config.Parse("purge", args, os.Getenv, nil)
+		if err != nil {
+			return err
+		}
+		return app.Purge(context.Background(), cfg, newLogger(cfg.LogLevel))
 	case "version", "--version", "-v":
 		fmt.Println("monostack", version)
 		return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/bus"
 	"github.com/monostack/monostack/internal/config"
 	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
@@ -62,7 +63,7 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		srv.Close()
 		return err
 	}
-	defer c.db.Close()
+	defer c.close()
 	h := c.handler
 	ready.Store(&h)
 	go reloadKeys(ctx, c.keys, log)
@@ -87,72 +88,92 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 type cloud struct {
 	db       *store.DB
 	keys     *fernet.Repo
+	bus      *bus.Bus
 	identity *identity.Service
 	handler  http.Handler
+	closers  []func() error
 }
 
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*cloud, error) {
-	db, err := store.Open(filepath.Join(cfg.DataDir, dbFile))
-	if err != nil {
+// onClose registers fn to run at close, in reverse order of registration.
+func (c *cloud) onClose(fn func() error) { c.closers = append(c.closers, fn) }
+
+// close stops the services and closes the store, last opened first.
+func (c *cloud) close() error {
+	var errs []error
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		errs = append(errs, c.closers[i]())
+	}
+	c.closers = nil
+	return errors.Join(errs...)
+}
+
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, err error) {
+	c = &cloud{}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if c.db, err = store.Open(filepath.Join(cfg.DataDir, dbFile)); err != nil {
 		return nil, err
 	}
-	keys, err := fernet.OpenRepo(filepath.Join(cfg.DataDir, keysDir), cfg.MaxActiveKeys)
-	if err != nil {
-		db.Close()
+	c.onClose(c.db.Close)
+	if c.keys, err = fernet.OpenRepo(filepath.Join(cfg.DataDir, keysDir), cfg.MaxActiveKeys); err != nil {
 		return nil, err
 	}
-	ident, err := identity.New(ctx, db, keys, identity.Config{
+	ident, err := identity.New(ctx, c.db, c.keys, identity.Config{
 		BaseURL: cfg.BaseURL(), Region: cfg.Region, TokenTTL: cfg.TokenTTL, BcryptCost: cfg.BcryptCost,
 	}, log.With("service", "identity"))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
+	c.identity = ident
 	pw, err := loadPasswords(cfg)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	if err := ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: pw["admin"], DemoPassword: pw["demo"]}); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	if err := writeClientFiles(cfg, pw); err != nil {
-		db.Close()
 		return nil, err
 	}
-	img, err := image.New(ctx, db, image.Config{
+	img, err := image.New(ctx, c.db, image.Config{
 		DataDir: filepath.Join(cfg.DataDir, "image"), MaxImageSize: cfg.ImageMaxSize,
 		ImageCountQuota: int64(cfg.ImageCountQuota), StorageQuota: cfg.ImageBytesQuota,
 	}, log.With("service", "image"))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	if err := ensureDefaultImage(ctx, ident, img, log); err != nil {
-		db.Close()
 		return nil, err
 	}
 	if err := ident.EnsureService(ctx, "image", "glance", "Glance Image Service", cfg.BaseURL()+"/image"); err != nil {
-		db.Close()
 		return nil, err
 	}
+	netSvc, err := startNetwork(ctx, c, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("OK"))
 	})
-	idr := ident.Router(log.With("service", "identity"))
-	mux.Handle("/identity", idr)
-	mux.Handle("/identity/", idr)
-	imr := img.Router(ident, ident.URL(), log.With("service", "image"))
-	mux.Handle("/image", imr)
-	mux.Handle("/image/", imr)
+	mount := func(prefix string, h http.Handler) {
+		mux.Handle(prefix, h)
+		mux.Handle(prefix+"/", h)
+	}
+	mount("/identity", ident.Router(log.With("service", "identity")))
+	mount("/image", img.Router(ident, ident.URL(), log.With("service", "image")))
+	mount("/network", netSvc.Router(ident, ident.URL(), log.With("service", "network")))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "title": "Not Found", "message": "No service is served at " + r.URL.Path + "."}})
 	})
-	return &cloud{db: db, keys: keys, identity: ident, handler: mux}, nil
+	c.handler = mux
+	return c, nil
 }
 
 // loadPasswords returns the bootstrap users' passwords, kept in the data

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,6 +57,7 @@ func TestUpServesAndRestarts(t *testing.T) {
 	cfg.Listen = freeAddr(t)
 	cfg.BcryptCost = 4
 	cfg.AdminPassword = "s3cret"
+	cfg.Datapath = "none" // the datapath has its own tests; see TestDatapathAndPurge
 	stop := start(t, cfg)
 
 	res, err := http.Get(cfg.BaseURL() + "/identity/v3")
@@ -104,6 +106,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = freeAddr(t)
 	cfg.BcryptCost = 12 // a slow password check is the in-flight request
+	cfg.Datapath = "none"
 	stop := start(t, cfg)
 	pw, _ := readPasswords(filepath.Join(cfg.DataDir, "passwords"))
 	body := `{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"id":"default"},"password":"` + pw["admin"] + `"}}}}}`
@@ -123,5 +126,53 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 	if code := <-got; code != 201 {
 		t.Fatalf("in-flight request got %d, want 201", code)
+	}
+}
+
+// TestDatapathAndPurge runs the real datapath: the bootstrap networks
+// appear on the host as bridges and the router as a namespace, stay across
+// a stop, and purge removes them all.
+func TestDatapathAndPurge(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the datapath needs root")
+	}
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = freeAddr(t)
+	cfg.BcryptCost = 4
+	cfg.PublicCIDR, cfg.PrivateCIDR = "198.18.200.0/24", "198.18.201.0/24"
+	t.Cleanup(func() { Purge(context.Background(), cfg, slog.New(slog.DiscardHandler)) })
+	stop := start(t, cfg)
+	owned := func() (links, netns int) {
+		out, _ := exec.Command("ip", "-o", "link", "show").Output()
+		id, _ := os.ReadFile(filepath.Join(cfg.DataDir, agentIDFile))
+		links = strings.Count(string(out), "monostack:"+strings.TrimSpace(string(id)))
+		ns, _ := exec.Command("ip", "netns", "list").Output()
+		netns = strings.Count(string(ns), strings.TrimSpace(string(id)))
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, n := owned()
+		if l >= 2 && n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := exec.Command("ip", "-o", "link", "show").Output()
+			t.Fatalf("bootstrap networks not on the host (links %d, netns %d):\n%s", l, n, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := owned(); l == 0 {
+		t.Fatal("stopping removed the datapath; it should outlive the daemon")
+	}
+	if err := Purge(context.Background(), cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if l, n := owned(); l != 0 || n != 0 {
+		t.Fatalf("after purge: %d links, %d namespaces left", l, n)
 	}
 }

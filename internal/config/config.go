@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type Config struct {
 	ImageMaxSize    int64 // bytes; 0 is the default (1 TiB)
 	ImageCountQuota int   // images per project; 0 is unlimited
 	ImageBytesQuota int64 // image bytes per project; 0 is unlimited
+
+	PublicCIDR  string // the external network "public"; empty: 203.0.113.0/24
+	PrivateCIDR string // demo's network "private"; empty: 198.51.100.0/24
+	Datapath    string // "linuxbridge" (real, needs root) or "none" (no agent: ports stay DOWN)
 }
 
 // Defaults returns the settings used when nothing else is said.
@@ -43,6 +48,7 @@ func Defaults() Config {
 		TokenTTL:      time.Hour,
 		BcryptCost:    12,
 		MaxActiveKeys: 3,
+		Datapath:      "linuxbridge",
 	}
 }
 
@@ -58,6 +64,9 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", c.BcryptCost, "bcrypt cost of password hashes (4-31)")
 	fs.IntVar(&c.MaxActiveKeys, "max-active-keys", c.MaxActiveKeys, "Fernet keys kept (at least 3)")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "optional YAML file whose keys are the flag names")
+	fs.StringVar(&c.PublicCIDR, "public-cidr", c.PublicCIDR, "range of the external network public (default 203.0.113.0/24)")
+	fs.StringVar(&c.PrivateCIDR, "private-cidr", c.PrivateCIDR, "range of demo's network private (default 198.51.100.0/24)")
+	fs.StringVar(&c.Datapath, "datapath", c.Datapath, "linuxbridge (bridges, veths, nftables; needs root) or none")
 	fs.Int64Var(&c.ImageMaxSize, "image-max-size", c.ImageMaxSize, "largest image in bytes (0: 1 TiB)")
 	fs.IntVar(&c.ImageCountQuota, "image-count-quota", c.ImageCountQuota, "images per project (0: unlimited)")
 	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
@@ -142,6 +151,17 @@ func (c *Config) Validate() error {
 	}
 	if c.ImageMaxSize < 0 || c.ImageCountQuota < 0 || c.ImageBytesQuota < 0 {
 		errs = append(errs, errors.New("image sizes and quotas must not be negative"))
+	}
+	for _, p := range []struct{ name, v string }{{"public-cidr", c.PublicCIDR}, {"private-cidr", c.PrivateCIDR}} {
+		if p.v == "" {
+			continue
+		}
+		if pfx, err := netip.ParsePrefix(p.v); err != nil || !pfx.Addr().Is4() || pfx.Bits() > 28 || pfx.Masked() != pfx {
+			errs = append(errs, fmt.Errorf("%s %q: must be an IPv4 network of /28 or larger, like 203.0.113.0/24", p.name, p.v))
+		}
+	}
+	if c.Datapath != "linuxbridge" && c.Datapath != "none" {
+		errs = append(errs, fmt.Errorf("datapath %q: must be linuxbridge or none", c.Datapath))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -79,6 +80,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "acceptance: stopping monostack:", err)
 		code = 1
 	}
+	if err := cloud.purge(); err != nil {
+		fmt.Fprintln(os.Stderr, "acceptance:", err)
+		code = 1
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "acceptance: last lines of the shared monostack's log:\n%s\n", cloud.logTail(40))
 	}
@@ -99,6 +104,7 @@ func cleanUpOnSignal(dirs ...string) {
 		live.Range(func(k, _ any) bool {
 			d := k.(*daemon)
 			d.kill()
+			d.purge()
 			dirs = append(dirs, d.root)
 			return true
 		})
@@ -145,12 +151,32 @@ type daemon struct {
 	passwords map[string]string
 }
 
+var daemonCount atomic.Int32
+
+// purge removes what the daemon's agent made on the host (bridges,
+// namespaces, nftables tables); the daemon must be stopped.
+func (d *daemon) purge() error {
+	out, err := exec.Command(binPath, "purge", "--data-dir", d.dataDir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("monostack purge: %v: %s", err, out)
+	}
+	return nil
+}
+
 // startDaemon runs monostack with its data in root/data on a free port.
 func startDaemon(root string, args ...string) (*daemon, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	// Each daemon's networks get ranges of their own (RFC 2544's benchmark
+	// space), so that daemons side by side do not put the same addresses on
+	// the host's bridges.
+	n := daemonCount.Add(1) % 64
+	args = append([]string{
+		"--public-cidr", fmt.Sprintf("198.18.%d.0/24", 2*n),
+		"--private-cidr", fmt.Sprintf("198.18.%d.0/24", 2*n+1),
+	}, args...)
 	d := &daemon{root: root, dataDir: filepath.Join(root, "data"), addr: fmt.Sprintf("127.0.0.1:%d", port), args: args}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, err
@@ -186,6 +212,9 @@ func startTestDaemon(t *testing.T, args ...string) *daemon {
 	t.Cleanup(func() {
 		if err := d.stop(); err != nil {
 			t.Errorf("stopping monostack: %v", err)
+		}
+		if err := d.purge(); err != nil {
+			t.Error(err)
 		}
 		if t.Failed() {
 			t.Logf("last lines of monostack's log:\n%s", d.logTail(40))
