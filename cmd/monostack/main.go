@@ -20,6 +20,7 @@ import (
 	"github.com/monostack/monostack/internal/app"
 	"github.com/monostack/monostack/internal/config"
 	"github.com/monostack/monostack/internal/fernet"
+	"github.com/monostack/monostack/internal/runtime/shim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -53,6 +54,10 @@ func main() {
 
 func run(cmd string, args []string) error {
 	switch cmd {
+	case "shim":
+		// A container's supervisor, started by the runtime; it must set
+		// nothing up before taking over.
+		os.Exit(shim.Main(args))
 	case "up":
 		cfg, _, err := config.Parse("up", args, os.Getenv, nil)
 		if err != nil {

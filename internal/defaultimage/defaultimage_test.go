@@ -64,7 +64,7 @@ func TestImageRunsUserData(t *testing.T) {
 	os.WriteFile(filepath.Join(md, "meta_data.json"), []byte(`{"hostname": "test-vm", "public_keys": {"k": "ssh-ed25519 AAAAC3 me@here\n"}}`), 0o644)
 	os.WriteFile(filepath.Join(md, "user_data"), []byte("#!/bin/sh\necho user-data-ran-as-$(id -u)\nexit 0\n"), 0o644)
 	// Run the init until it has run the user data, then stop it.
-	cmd := exec.Command("chroot", root, "/bin/sh", "-c", "sed 's/^trap .*/exit 0/; /mount -t proc/d' /sbin/init > /tmp/init-once && sh /tmp/init-once")
+	cmd := exec.Command("chroot", root, "/bin/sh", "-c", "sed 's/^while :; do$/exit 0/; /mount -t proc/d' /sbin/init > /tmp/init-once && sh /tmp/init-once")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("init: %v\n%s", err, out)

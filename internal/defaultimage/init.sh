@@ -5,6 +5,9 @@
 PATH=/sbin:/bin:/usr/sbin:/usr/bin
 HOME=/root
 export PATH HOME
+# PID 1 ignores signals it has no handler for: set it first, so that a stop
+# right after boot is clean.
+trap 'echo "monostack-init: stopping"; exit 0' TERM INT
 cd /
 md=/mnt/config/openstack/latest
 [ -e /proc/self ] || mount -t proc proc /proc 2>/dev/null
@@ -29,7 +32,6 @@ if [ -s "$md/user_data" ]; then
     echo "monostack-init: user data is not a script; not run"
   fi
 fi
-trap 'echo "monostack-init: stopping"; exit 0' TERM INT
 while :; do
   sleep 3600 &
   wait $!

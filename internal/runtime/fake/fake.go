@@ -1,0 +1,480 @@
+// Package fake is an in-memory runtime.Runtime for tests of the layers
+// above (compute, containers): it keeps images and containers in a Host
+// shared by the runtimes opened on it, follows the lifecycle, errors and
+// idempotence of the real runtime (it passes the same conformance suite,
+// runtimetest) and runs nothing. Containers run until they are stopped or
+// killed; Stop ends them with exit code 0, SIGKILL with 137. Exec answers
+// with ExecFunc.
+package fake
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/runtime/imagefs"
+)
+
+// Host is the machine the fake runtimes share: what one runtime made, a
+// new runtime of the same owner finds (a restart).
+type Host struct {
+	mu      sync.Mutex
+	owners  map[string]*owned
+	nextPid int
+}
+
+type owned struct {
+	images     map[string]*image
+	containers map[string]*container
+}
+
+type image struct {
+	kind  string
+	cfg   runtime.ImageConfig
+	tar   []byte          // root filesystem tarballs, for Snapshot
+	names map[string]bool // their entries; nil: not checked
+}
+
+type container struct {
+	spec    runtime.Spec
+	img     runtime.ImageConfig
+	st      runtime.State
+	console []byte
+}
+
+// NewHost makes an empty host.
+func NewHost() *Host { return &Host{owners: map[string]*owned{}, nextPid: 1000} }
+
+// Runtime is a fake runtime of one owner on a Host.
+type Runtime struct {
+	h     *Host
+	owner string
+	// ExecFunc answers Exec in a running container; by default every
+	// command exits 0 with no output.
+	ExecFunc func(id string, spec runtime.ExecSpec) (runtime.ExecResult, error)
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New returns the runtime of owner on h.
+func New(h *Host, owner string) *Runtime {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owners[owner] == nil {
+		h.owners[owner] = &owned{images: map[string]*image{}, containers: map[string]*container{}}
+	}
+	return &Runtime{h: h, owner: owner}
+}
+
+// Leftovers describes what of owner the host still holds.
+func (h *Host) Leftovers(owner string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	o := h.owners[owner]
+	if o == nil {
+		return ""
+	}
+	var left []string
+	for id := range o.containers {
+		left = append(left, "container "+id)
+	}
+	for id := range o.images {
+		left = append(left, "image "+id)
+	}
+	slices.Sort(left)
+	return strings.Join(left, ", ")
+}
+
+func (r *Runtime) own() *owned { return r.h.owners[r.owner] }
+
+func (r *Runtime) get(id string) (*container, error) {
+	c := r.own().containers[id]
+	if c == nil {
+		return nil, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+	}
+	return c, nil
+}
+
+func stateErr(c *container, op string) error {
+	return fmt.Errorf("%w: cannot %s container %s: it is %s", runtime.ErrState, op, c.spec.ID, c.st.Status)
+}
+
+// EnsureImage reads and checks the image once.
+func (r *Runtime) EnsureImage(ctx context.Context, id string, format runtime.ImageFormat, open func() (io.ReadCloser, error)) (runtime.ImageConfig, error) {
+	if !runtime.ValidID(id) {
+		return runtime.ImageConfig{}, fmt.Errorf("%w: image id %q", runtime.ErrInvalid, id)
+	}
+	switch format.Kind {
+	case runtime.KindRootfsTar, runtime.KindDockerArchive, runtime.KindOCILayout:
+	default:
+		return runtime.ImageConfig{}, fmt.Errorf("%w: image %s is %q", runtime.ErrUnsupportedImage, id, format.Kind)
+	}
+	r.h.mu.Lock()
+	if img := r.own().images[id]; img != nil {
+		r.h.mu.Unlock()
+		return img.cfg, nil
+	}
+	r.h.mu.Unlock()
+	rc, err := open()
+	if err != nil {
+		return runtime.ImageConfig{}, fmt.Errorf("image %s: %w", id, err)
+	}
+	defer rc.Close()
+	img := &image{kind: format.Kind}
+	if format.Kind == runtime.KindRootfsTar {
+		src, done, err := imagefs.Decompress(rc)
+		if err != nil {
+			return runtime.ImageConfig{}, err
+		}
+		img.tar, err = io.ReadAll(src)
+		done()
+		if err != nil {
+			return runtime.ImageConfig{}, err
+		}
+		if img.names, err = tarNames(img.tar); err != nil {
+			return runtime.ImageConfig{}, fmt.Errorf("image %s: %w", id, err)
+		}
+	} else if img.cfg, err = imagefs.ReadConfig(ctx, format, rc); err != nil {
+		return runtime.ImageConfig{}, fmt.Errorf("image %s: %w", id, err)
+	}
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	r.own().images[id] = img
+	return img.cfg, nil
+}
+
+func tarNames(b []byte) (map[string]bool, error) {
+	names := map[string]bool{}
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: tar archive: %v", runtime.ErrInvalid, err)
+		}
+		names["/"+strings.Trim(h.Name, "/")] = true
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: empty tar archive", runtime.ErrInvalid)
+	}
+	return names, nil
+}
+
+// RemoveImage removes an image no container uses.
+func (r *Runtime) RemoveImage(ctx context.Context, id string) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	for cid, c := range r.own().containers {
+		if c.spec.Image == id {
+			return fmt.Errorf("%w: image %s is used by container %s", runtime.ErrInUse, id, cid)
+		}
+	}
+	delete(r.own().images, id)
+	return nil
+}
+
+// Images lists the images.
+func (r *Runtime) Images(ctx context.Context) ([]string, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	var out []string
+	for id := range r.own().images {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (r *Runtime) netns(id string) string { return "/var/run/netns/ms-" + r.owner + "-" + id }
+
+// Create makes a container, Created.
+func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State, error) {
+	if err := spec.Validate(); err != nil {
+		return runtime.State{}, err
+	}
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	if c := r.own().containers[spec.ID]; c != nil {
+		if !equalSpec(c.spec, spec) {
+			return runtime.State{}, fmt.Errorf("%w: %s", runtime.ErrExists, spec.ID)
+		}
+		return c.st, nil
+	}
+	img := r.own().images[spec.Image]
+	if img == nil {
+		return runtime.State{}, fmt.Errorf("%w: %s", runtime.ErrImageNotFound, spec.Image)
+	}
+	proc, err := runtime.Resolve(spec, img.cfg, img.kind, numericUsers)
+	if err != nil {
+		return runtime.State{}, err
+	}
+	if img.names != nil && !hasExecutable(img.names, proc.Args[0], proc.Env, proc.Cwd) {
+		return runtime.State{}, fmt.Errorf("%w: the image has no executable %q", runtime.ErrInvalid, proc.Args[0])
+	}
+	for _, m := range spec.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return runtime.State{}, fmt.Errorf("%w: mount source: %v", runtime.ErrInvalid, err)
+		}
+	}
+	for _, d := range spec.Devices {
+		var st unix.Stat_t
+		if err := unix.Stat(d.HostPath, &st); err != nil || (st.Mode&unix.S_IFMT != unix.S_IFBLK && st.Mode&unix.S_IFMT != unix.S_IFCHR) {
+			return runtime.State{}, fmt.Errorf("%w: %s is not a device node", runtime.ErrInvalid, d.HostPath)
+		}
+	}
+	r.h.nextPid++
+	c := &container{spec: spec, img: img.cfg, st: runtime.State{
+		ID: spec.ID, Image: spec.Image, Status: runtime.Created, Pid: r.h.nextPid,
+		Netns: r.netns(spec.ID), ExitCode: -1, CreatedAt: time.Now().UTC(),
+	}}
+	r.own().containers[spec.ID] = c
+	return c.st, nil
+}
+
+func equalSpec(a, b runtime.Spec) bool {
+	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// numericUsers resolves "root" and numeric users only.
+func numericUsers(user string) (uint32, uint32, []uint32, error) {
+	u, g, hasG := strings.Cut(user, ":")
+	if u == "root" {
+		u = "0"
+	}
+	if g == "root" {
+		g = "0"
+	}
+	if hasG {
+		user = u + ":" + g
+	} else {
+		user = u
+	}
+	return runtime.LookupUser(user, nil)
+}
+
+func hasExecutable(names map[string]bool, name string, env []string, cwd string) bool {
+	if strings.Contains(name, "/") {
+		if !strings.HasPrefix(name, "/") {
+			name = strings.TrimSuffix(cwd, "/") + "/" + name
+		}
+		return names[name]
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, d := range strings.Split(v, ":") {
+				if names[strings.TrimSuffix(d, "/")+"/"+name] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Start runs a Created or Stopped container.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	switch c.st.Status {
+	case runtime.Running:
+		return nil
+	case runtime.Paused:
+		return stateErr(c, "start")
+	case runtime.Stopped:
+		r.h.nextPid++
+		c.st.Pid = r.h.nextPid
+	}
+	c.st.Status, c.st.StartedAt, c.st.FinishedAt, c.st.ExitCode, c.st.OOMKilled = runtime.Running, time.Now().UTC(), time.Time{}, -1, false
+	c.console = append(c.console, "fake: "+id+" started\n"...)
+	if max := runtime.LogBytesOf(c.spec); int64(len(c.console)) > max {
+		c.console = c.console[int64(len(c.console))-max:]
+	}
+	return nil
+}
+
+func (c *container) exit(code int) {
+	c.st.Status, c.st.Pid, c.st.ExitCode, c.st.FinishedAt = runtime.Stopped, 0, code, time.Now().UTC()
+}
+
+// Stop stops a container: exit 0 if it ran, 137 if it was only created.
+func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	switch c.st.Status {
+	case runtime.Stopped:
+	case runtime.Created:
+		c.exit(128 + int(syscall.SIGKILL))
+	default:
+		c.exit(0)
+	}
+	return nil
+}
+
+// Kill ends the container with SIGKILL; other signals change nothing.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	if c.st.Status == runtime.Stopped {
+		return stateErr(c, "signal")
+	}
+	if sig == syscall.SIGKILL {
+		c.exit(128 + int(sig))
+	}
+	return nil
+}
+
+// Pause pauses a running container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.move(id, runtime.Running, runtime.Paused, "pause")
+}
+
+// Resume resumes a paused container.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.move(id, runtime.Paused, runtime.Running, "resume")
+}
+
+func (r *Runtime) move(id string, from, to runtime.Status, op string) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	switch c.st.Status {
+	case to:
+		return nil
+	case from:
+		c.st.Status = to
+		return nil
+	}
+	return stateErr(c, op)
+}
+
+// Delete removes a container.
+func (r *Runtime) Delete(ctx context.Context, id string) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	delete(r.own().containers, id)
+	return nil
+}
+
+// State reports a container.
+func (r *Runtime) State(ctx context.Context, id string) (runtime.State, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return runtime.State{}, err
+	}
+	return c.st, nil
+}
+
+// List reports every container of the owner.
+func (r *Runtime) List(ctx context.Context) ([]runtime.State, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	out := []runtime.State{}
+	for _, c := range r.own().containers {
+		out = append(out, c.st)
+	}
+	slices.SortFunc(out, func(a, b runtime.State) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ConsoleLog returns the end of what the fake wrote for the container.
+func (r *Runtime) ConsoleLog(ctx context.Context, id string, tail int64) ([]byte, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return nil, err
+	}
+	b := c.console
+	if tail > 0 && int64(len(b)) > tail {
+		b = b[int64(len(b))-tail:]
+	}
+	return slices.Clone(b), nil
+}
+
+// Exec answers with ExecFunc in a running container.
+func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (runtime.ExecResult, error) {
+	if err := spec.Validate(); err != nil {
+		return runtime.ExecResult{}, err
+	}
+	r.h.mu.Lock()
+	c, err := r.get(id)
+	if err == nil && c.st.Status != runtime.Running {
+		err = stateErr(c, "exec in")
+	}
+	f := r.ExecFunc
+	r.h.mu.Unlock()
+	if err != nil {
+		return runtime.ExecResult{}, err
+	}
+	if f == nil {
+		return runtime.ExecResult{}, nil
+	}
+	return f(id, spec)
+}
+
+// Snapshot writes the image the container was made from (the fake keeps
+// no changes): the root filesystem tarball, or an empty root for docker
+// and OCI images.
+func (r *Runtime) Snapshot(ctx context.Context, id string, w io.Writer) error {
+	r.h.mu.Lock()
+	c, err := r.get(id)
+	var b []byte
+	if err == nil {
+		if img := r.own().images[c.spec.Image]; img != nil {
+			b = img.tar
+		}
+	}
+	r.h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		tw := tar.NewWriter(w)
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "etc/", Mode: 0o755})
+		return tw.Close()
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Recover reports the containers; the fake has no orphans.
+func (r *Runtime) Recover(ctx context.Context) (runtime.Recovered, error) {
+	l, err := r.List(ctx)
+	return runtime.Recovered{Containers: l}, err
+}
+
+// RemoveOrphans has nothing to remove.
+func (r *Runtime) RemoveOrphans(ctx context.Context, orphans []runtime.Orphan) error { return nil }
+
+// Close does nothing: the host keeps the containers.
+func (r *Runtime) Close() error { return nil }

@@ -1,0 +1,19 @@
+package fake_test
+
+import (
+	"testing"
+
+	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/runtime/fake"
+	"github.com/monostack/monostack/internal/runtime/runtimetest"
+)
+
+type host struct{ h *fake.Host }
+
+func (h host) Open(t *testing.T, owner string) runtime.Runtime { return fake.New(h.h, owner) }
+func (h host) Leftovers(owner string) string                   { return h.h.Leftovers(owner) }
+
+func TestConformance(t *testing.T) {
+	shared := fake.NewHost() // one host for all tests, as a real machine is
+	runtimetest.Run(t, func(t *testing.T) runtimetest.Host { return host{shared} })
+}

@@ -1,0 +1,98 @@
+// Package runc is the real runtime.Runtime: OCI bundles (runtime-spec
+// types) run by the runc binary, one shim per container, overlayfs roots
+// over images unpacked once, and a named network namespace per container.
+//
+// # Layout
+//
+// Everything of a runtime of owner O lives under Config.StateDir (say
+// <data-dir>/runtime), in RunDir (runc's --root, /run/monostack/O/runc by
+// default) and in names that carry O:
+//
+//	StateDir/images/<image>/rootfs         the unpacked image (overlay lower, never written)
+//	StateDir/images/<image>/image.json     kind and config (entrypoint, env, …)
+//	StateDir/containers/<id>/record.json   the Spec and image config, written at Create (synced)
+//	                        fs/upper, fs/work       the container's writable layer
+//	                        bundle/config.json      the OCI config, made again before each run
+//	                        bundle/rootfs           the overlay mount (host mount namespace)
+//	                        shim.json shim.pid      the shim's config; its pid and start time
+//	                        console.log[.1]         stdout+stderr, rotated at MaxLogBytes
+//	                        started.json exit.json  the current run: start, and how it ended
+//	                        runc.log shim.log       runc's and the shim's own errors
+//	/var/run/netns/ms-O-<id>                      the network namespace (lo up)
+//	cgroup /monostack-O-<id> in every hierarchy   made and removed by runc
+//
+// Temporary directories (.tmp-*, .new-*, .trash-*) make an unpacked image,
+// a new container and a deletion atomic: an image is whole or absent, a
+// container directory always has its record, and Recover removes what an
+// interrupted operation left. Owners may hold letters, digits and '_'
+// only, so that no owner's prefix is another's.
+//
+// # A container's runs
+//
+// Create makes the record, the overlay, the namespace and config.json, then
+// starts the shim (`monostack shim --dir <container dir>`, setsid, its
+// stdio in shim.log) and waits for it to say the runc container is made:
+// the shim runs `runc create` with a pipe as the container's stdout and
+// stderr and, being the child subreaper, becomes the parent of the
+// container's init when runc exits. Start is `runc start`. The shim copies
+// the pipe into console.log, forwards SIGTERM/SIGINT to the init, and when
+// the init exits reaps it, drains the pipe, notes an OOM kill from the
+// cgroup, writes exit.json atomically, runs `runc delete` and exits. A
+// Stopped container therefore has no runc container; Start makes one
+// again (a new shim) on the same overlay and namespace.
+//
+// The daemon keeps no state of its own in memory beyond per-container
+// locks: State and List read the files above and ask runc (`runc state`,
+// `runc list`; whether runc has a container at all is read from its state
+// directory, runc's own layout). A runtime over the same StateDir after a
+// restart, a crash or a kill -9 of the daemon is the same runtime. Recover
+// repairs what cannot repair itself: a container whose shim died is killed
+// (nothing would keep its output or its exit any more) and recorded with
+// exit 137; one that ended unobserved (a reboot) gets exit -1; stopped
+// containers get their overlay and namespace back so that ports can be
+// plugged before they start again; orphans (namespaces, runc containers,
+// mounts, directories with O's names but no record) are reported for
+// RemoveOrphans.
+//
+// # Security
+//
+// As strict as Docker's defaults, or stricter:
+//
+//   - capabilities: Docker's 14 (DefaultCapabilities) in the bounding,
+//     effective and permitted sets of a root process, none inheritable or
+//     ambient; a non-root process has them in its bounding set only;
+//   - no_new_privs; RLIMIT_NOFILE 65536 (or the daemon's own hard limit);
+//     oom_score_adj 0;
+//   - namespaces: pid, mount, uts, ipc, cgroup, and the network namespace
+//     made beforehand; root propagation rprivate; no user namespace (root in
+//     the container is root on the host, as with Docker's default);
+//   - /proc and /sys: MaskedPaths hidden, ReadonlyPaths read-only, /sys and
+//     the cgroup filesystem read-only; /dev a tmpfs with runc's default
+//     nodes;
+//   - devices: the cgroup denies all but null, zero, full, random, urandom,
+//     tty, console, ptmx and the ptys, plus each Spec.Devices node. (runc
+//     1.1 adds its own default list, which also allows mknod of any node
+//     and /dev/net/tun; making a tun device still needs CAP_NET_ADMIN.)
+//   - seccomp: a deny list (default allow) returning EPERM for what Docker's
+//     default profile refuses to a container without CAP_SYS_ADMIN and the
+//     other missing capabilities: mount and the new mount API, unshare,
+//     setns and clone with namespace flags (clone3 answers ENOSYS so that
+//     libc falls back to clone), keyctl and friends, bpf,
+//     perf_event_open, userfaultfd, io_uring, kexec, modules, reboot, swap,
+//     clock and time setting, … Docker's profile is an allow list, which
+//     also blocks syscalls newer than the profile; this one lets those
+//     through. Config.NoSeccomp turns it off for debugging.
+//   - cgroup limits from the Spec: memory (and memory+swap to the same: no
+//     swap), CPU quota over a 100 ms period and shares, pids (4096 by
+//     default).
+//
+// Not done: AppArmor/SELinux profiles, user namespaces, read-only root
+// filesystems, disk quotas on the writable layer.
+//
+// # Operation
+//
+// The daemon must run as root in the host's mount namespace. Under
+// systemd, the daemon's unit needs KillMode=process (or Delegate and a
+// cgroup of the shims' own), else stopping the daemon kills the shims and
+// so, at the next Recover, the containers.
+package runc

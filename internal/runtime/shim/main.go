@@ -1,0 +1,262 @@
+package shim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ReadyFd is the descriptor on which a shim reports that the container is
+// created (ExtraFiles[0] of the runtime's exec).
+const ReadyFd = 3
+
+// Main runs a shim: args are what follows the subcommand (`--dir DIR`).
+// It returns the process exit code.
+func Main(args []string) int {
+	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
+	dir := fs.String("dir", "", "the container's state directory (holds "+ConfigFile+")")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "shim: --dir is required")
+		return 2
+	}
+	// Descriptor 3 is the runtime's pipe when it started us; run by hand,
+	// it may be anything (the Go runtime's own), so only a pipe is used.
+	var ready *os.File
+	var st unix.Stat_t
+	if unix.Fstat(ReadyFd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		ready = os.NewFile(ReadyFd, "ready")
+	}
+	s := &shim{dir: *dir, ready: ready}
+	if err := s.run(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s shim: %v\n", time.Now().UTC().Format(time.RFC3339), err)
+		s.report(Ready{Error: err.Error()})
+		return 1
+	}
+	return 0
+}
+
+type shim struct {
+	dir   string
+	ready *os.File
+	cfg   Config
+}
+
+// report writes r to the ready descriptor once; a runtime that went away
+// meanwhile does not matter.
+func (s *shim) report(r Ready) {
+	if s.ready == nil {
+		return
+	}
+	b, _ := json.Marshal(r)
+	s.ready.Write(append(b, '\n'))
+	s.ready.Close()
+	s.ready = nil
+}
+
+func (s *shim) run() error {
+	b, err := os.ReadFile(filepath.Join(s.dir, ConfigFile))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &s.cfg); err != nil {
+		return fmt.Errorf("%s: %w", ConfigFile, err)
+	}
+	if err := os.Chdir(s.dir); err != nil {
+		return err
+	}
+	// Not the first the OOM killer takes: it keeps the container's log
+	// and exit status. The container itself gets its own score (runc sets
+	// it from the spec).
+	os.WriteFile("/proc/self/oom_score_adj", []byte("-998"), 0)
+	// Handle (never ignore: an ignored signal stays ignored across exec,
+	// into the container) the signals a supervisor may get; TERM and INT
+	// are passed on to the init once it exists. This also undoes any
+	// ignored disposition inherited from the daemon.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE, syscall.SIGQUIT)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("subreaper: %w", err)
+	}
+	if err := writePid(s.dir); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	console, err := openConsole(filepath.Join(s.dir, ConsoleFile), s.cfg.MaxLogBytes)
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(console, pr)
+		close(copied)
+	}()
+	initPid, err := s.create(pw)
+	pw.Close() // the container holds the write end now
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				unix.Kill(initPid, sig.(syscall.Signal)) // our child until reaped: the pid is its
+			}
+		}
+	}()
+	s.report(Ready{Pid: initPid})
+
+	code := reap(initPid)
+	finished := time.Now().UTC()
+	// Everything in the container's pid namespace died with its init, so
+	// the pipe ends soon; a process that escaped it does not hold us.
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		pr.Close()
+	}
+	signal.Stop(sigs)
+	exit := Exit{ExitCode: code, FinishedAt: finished, OOMKilled: oomKilled(s.cfg.CgroupsPath)}
+	if err := WriteExit(s.dir, exit); err != nil {
+		return fmt.Errorf("recording the exit: %w", err)
+	}
+	// The stopped runc container is of no further use; removing it also
+	// removes its cgroup.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, s.cfg.Runc, "--root", s.cfg.Root, "delete", s.cfg.ID).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "runc delete %s: %v: %s\n", s.cfg.ID, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// create runs `runc create` with out as the container's stdout and
+// stderr and returns the init's pid.
+func (s *shim) create(out *os.File) (int, error) {
+	logPath := filepath.Join(s.dir, RuncLogFile)
+	os.Remove(logPath)
+	pidPath := filepath.Join(s.dir, InitPidFile)
+	os.Remove(pidPath)
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	cmd := exec.Command(s.cfg.Runc, "--root", s.cfg.Root, "--log", logPath, "--log-format", "json",
+		"create", "--bundle", s.cfg.Bundle, "--pid-file", pidPath, s.cfg.ID)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, out
+	if err := cmd.Run(); err != nil {
+		if msg := LastRuncError(logPath); msg != "" {
+			return 0, errors.New(msg)
+		}
+		return 0, fmt.Errorf("runc create: %w", err)
+	}
+	b, err := os.ReadFile(pidPath)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", InitPidFile, err)
+	}
+	return pid, nil
+}
+
+// reap waits for the init (our child, as subreaper) and returns its exit
+// code, 128+signal when a signal ended it. Other children that come our
+// way are reaped too.
+func reap(initPid int) int {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			// Not our child after all (it cannot happen with the
+			// subreaper set); watch it go and say we do not know how.
+			for unix.Kill(initPid, 0) == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+			return -1
+		}
+		if pid != initPid {
+			continue
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
+}
+
+// oomKilled reports whether the OOM killer killed a process in the
+// cgroup (v1 memory.oom_control, or v2 memory.events).
+func oomKilled(cgroupsPath string) bool {
+	if cgroupsPath == "" {
+		return false
+	}
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", cgroupsPath, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", cgroupsPath, "memory.events"),
+	} {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), " ")
+			if k == "oom_kill" {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				f.Close()
+				return n > 0
+			}
+		}
+		f.Close()
+	}
+	return false
+}
+
+// LastRuncError is the message of the last error runc wrote to its JSON
+// log at name, "" when there is none.
+func LastRuncError(name string) string {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return ""
+	}
+	msg := ""
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		var e struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+		}
+		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") && e.Msg != "" {
+			msg = e.Msg
+		}
+	}
+	return msg
+}
