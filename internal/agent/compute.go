@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/monostack/monostack/internal/bus"
+	"github.com/monostack/monostack/internal/runtime"
+)
+
+// Images opens an image's bytes for the agent (over the Image API in a
+// scaled-out cloud; in-process for `monostack up`).
+type Images interface {
+	OpenImage(ctx context.Context, id string) (io.ReadCloser, runtime.ImageFormat, error)
+}
+
+// ServerRequest is the desired state of one server on a host.
+type ServerRequest struct {
+	Spec runtime.Spec `json:"spec"`
+	// ConfigDrive holds the config drive's files by path
+	// ("openstack/latest/meta_data.json"); it is mounted read-only at
+	// /mnt/config.
+	ConfigDrive map[string][]byte `json:"config_drive,omitempty"`
+	// Running: start the server when it is not running (false: create it
+	// and leave it created or stopped, so that ports can be plugged first).
+	Running bool `json:"running"`
+}
+
+// ServerAction is a power action on a server.
+type ServerAction struct {
+	ID      string        `json:"id"`
+	Action  string        `json:"action"` // start, stop, reboot, kill, pause, resume, delete
+	Timeout time.Duration `json:"timeout,omitempty"`
+	Signal  int           `json:"signal,omitempty"`
+}
+
+// ConsoleRequest asks for the tail of a server's console.
+type ConsoleRequest struct {
+	ID   string `json:"id"`
+	Tail int64  `json:"tail"`
+}
+
+func computeSubject(host, verb string) string { return "agent." + host + ".compute." + verb }
+
+// ComputeAgent serves compute commands with a runtime.
+type ComputeAgent struct {
+	host     string
+	b        *bus.Bus
+	rt       runtime.Runtime
+	images   Images
+	driveDir string
+	stops    []func()
+}
+
+// NewCompute makes the compute side of host's agent; config drives are
+// written under driveDir.
+func NewCompute(host string, b *bus.Bus, rt runtime.Runtime, images Images, driveDir string) *ComputeAgent {
+	return &ComputeAgent{host: host, b: b, rt: rt, images: images, driveDir: driveDir}
+}
+
+// Start subscribes to the host's compute commands.
+func (a *ComputeAgent) Start() error {
+	subs := []func() (func(), error){
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "ensure"), a.ensure) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "action"), a.action) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "list"), a.list) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "console"), a.console) },
+	}
+	for _, s := range subs {
+		stop, err := s()
+		if err != nil {
+			a.Close()
+			return err
+		}
+		a.stops = append(a.stops, stop)
+	}
+	return nil
+}
+
+// Close stops taking commands; containers keep running under their shims.
+func (a *ComputeAgent) Close() error {
+	for _, s := range a.stops {
+		s()
+	}
+	a.stops = nil
+	return a.rt.Close()
+}
+
+func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.State, error) {
+	spec := req.Spec
+	have, err := a.rt.Images(ctx)
+	if err != nil {
+		return runtime.State{}, err
+	}
+	if !slices.Contains(have, spec.Image) {
+		rc, format, err := a.images.OpenImage(ctx, spec.Image)
+		if err != nil {
+			return runtime.State{}, fmt.Errorf("image %s: %w", spec.Image, err)
+		}
+		_, err = a.rt.EnsureImage(ctx, spec.Image, format, func() (io.ReadCloser, error) { return rc, nil })
+		rc.Close()
+		if err != nil {
+			return runtime.State{}, fmt.Errorf("image %s: %w", spec.Image, err)
+		}
+	}
+	if len(req.ConfigDrive) > 0 {
+		dir, err := a.writeDrive(spec.ID, req.ConfigDrive)
+		if err != nil {
+			return runtime.State{}, err
+		}
+		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: dir, Destination: "/mnt/config", ReadOnly: true})
+	}
+	st, err := a.rt.State(ctx, spec.ID)
+	if errors.Is(err, runtime.ErrNotFound) {
+		st, err = a.rt.Create(ctx, spec)
+	}
+	if err != nil {
+		return st, err
+	}
+	if req.Running && (st.Status == runtime.Created || st.Status == runtime.Stopped) {
+		if err := a.rt.Start(ctx, spec.ID); err != nil {
+			return st, err
+		}
+		return a.rt.State(ctx, spec.ID)
+	}
+	return st, nil
+}
+
+// writeDrive writes the config drive's files into a directory of its own.
+func (a *ComputeAgent) writeDrive(id string, files map[string][]byte) (string, error) {
+	dir := filepath.Join(a.driveDir, id)
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	for name, data := range files {
+		clean := filepath.Clean("/" + name)
+		if strings.Contains(name, "..") {
+			return "", fmt.Errorf("config drive: bad path %q", name)
+		}
+		p := filepath.Join(tmp, clean)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	os.RemoveAll(dir)
+	return dir, os.Rename(tmp, dir)
+}
+
+func (a *ComputeAgent) action(ctx context.Context, act ServerAction) (runtime.State, error) {
+	timeout := act.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	var err error
+	switch act.Action {
+	case "start":
+		err = a.rt.Start(ctx, act.ID)
+	case "stop":
+		err = a.rt.Stop(ctx, act.ID, timeout)
+	case "reboot":
+		if err = a.rt.Stop(ctx, act.ID, timeout); err == nil {
+			err = a.rt.Start(ctx, act.ID)
+		}
+	case "kill":
+		err = a.rt.Kill(ctx, act.ID, syscall.Signal(act.Signal))
+	case "pause":
+		err = a.rt.Pause(ctx, act.ID)
+	case "resume":
+		err = a.rt.Resume(ctx, act.ID)
+	case "delete":
+		if err = a.rt.Delete(ctx, act.ID); err == nil || errors.Is(err, runtime.ErrNotFound) {
+			os.RemoveAll(filepath.Join(a.driveDir, act.ID))
+			return runtime.State{ID: act.ID, Status: runtime.Stopped}, nil
+		}
+	default:
+		return runtime.State{}, fmt.Errorf("unknown action %q", act.Action)
+	}
+	if err != nil {
+		return runtime.State{}, err
+	}
+	return a.rt.State(ctx, act.ID)
+}
+
+func (a *ComputeAgent) list(ctx context.Context, _ struct{}) ([]runtime.State, error) {
+	return a.rt.List(ctx)
+}
+
+func (a *ComputeAgent) console(ctx context.Context, req ConsoleRequest) ([]byte, error) {
+	return a.rt.ConsoleLog(ctx, req.ID, req.Tail)
+}
+
+// ComputeClient sends a host's agent compute commands over the bus.
+type ComputeClient struct{ Bus *bus.Bus }
+
+// Ensure makes the server on host match req and returns its state.
+func (c *ComputeClient) Ensure(ctx context.Context, host string, req ServerRequest) (runtime.State, error) {
+	return bus.Call[ServerRequest, runtime.State](ctx, c.Bus, computeSubject(host, "ensure"), req)
+}
+
+// Action runs a power action on a server of host.
+func (c *ComputeClient) Action(ctx context.Context, host string, act ServerAction) (runtime.State, error) {
+	return bus.Call[ServerAction, runtime.State](ctx, c.Bus, computeSubject(host, "action"), act)
+}
+
+// List returns the servers the host's runtime has.
+func (c *ComputeClient) List(ctx context.Context, host string) ([]runtime.State, error) {
+	return bus.Call[struct{}, []runtime.State](ctx, c.Bus, computeSubject(host, "list"), struct{}{})
+}
+
+// Console returns the tail of a server's console log.
+func (c *ComputeClient) Console(ctx context.Context, host, id string, tail int64) ([]byte, error) {
+	return bus.Call[ConsoleRequest, []byte](ctx, c.Bus, computeSubject(host, "console"), ConsoleRequest{ID: id, Tail: tail})
+}
