@@ -38,6 +38,9 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 			ifNames[p.Netns()][name] = true
 		}
 	}
+	// A namespace has one default route per address family: through its
+	// first port (in the order the ports were made) that has a gateway.
+	gateways := map[string]map[bool]bool{} // netns → is IPv4 → taken
 	for _, p := range ports {
 		if p.Netns() == "" {
 			continue // nothing to plug it into yet
@@ -45,6 +48,14 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 		dp, err := hs.port(p, ifNames)
 		if err != nil {
 			return st, err
+		}
+		if gateways[dp.Netns] == nil {
+			gateways[dp.Netns] = map[bool]bool{}
+		}
+		taken := gateways[dp.Netns]
+		dp.Gateways = slices.DeleteFunc(dp.Gateways, func(g netip.Addr) bool { return taken[g.Is4()] })
+		for _, g := range dp.Gateways {
+			taken[g.Is4()] = true
 		}
 		st.Ports = append(st.Ports, dp)
 		netIDs[p.NetworkID] = true

@@ -108,7 +108,9 @@ func (s *Service) runSync(ctx context.Context) {
 func (s *Service) syncRound(ctx context.Context, force bool) bool {
 	hosts, err := s.hostNames(ctx)
 	if err != nil {
-		s.log.Error("listing hosts to sync", "err", err)
+		if ctx.Err() == nil {
+			s.log.Error("listing hosts to sync", "err", err)
+		}
 		return true
 	}
 	failed := false

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -596,8 +597,12 @@ func (d *Datapath) ensurePort(v *hostView, bridges map[string]netlink.Link, netM
 		return err
 	}
 	var want []route
+	// A server with several NICs has a default route through each; the
+	// metric (the NIC's number: eth0 0, eth1 1…) makes the first preferred
+	// and keeps the routes from clashing.
+	metric := ifNumber(p.IfName)
 	for _, g := range p.Gateways {
-		want = append(want, route{dst: defaultPrefix(g), gw: g, link: peer.Attrs().Index})
+		want = append(want, route{dst: defaultPrefix(g), gw: g, link: peer.Attrs().Index, metric: metric})
 	}
 	for _, r := range p.Routes {
 		want = append(want, route{dst: r.Dst.Masked(), gw: r.NextHop, link: peer.Attrs().Index})
@@ -613,9 +618,20 @@ func defaultPrefix(a netip.Addr) netip.Prefix {
 }
 
 type route struct {
-	dst  netip.Prefix
-	gw   netip.Addr
-	link int
+	dst    netip.Prefix
+	gw     netip.Addr
+	link   int
+	metric int
+}
+
+// ifNumber is the number at the end of an interface name (eth1 → 1), or 0.
+func ifNumber(name string) int {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	n, _ := strconv.Atoi(name[i:])
+	return n
 }
 
 // ensureRoutes makes this datapath's routes (protocol routeProto) in a
@@ -632,10 +648,12 @@ func (d *Datapath) ensureRoutes(h *netlink.Handle, link int, addrs []netip.Prefi
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
-	key := func(dst netip.Prefix, gw netip.Addr) string { return dst.String() + " via " + gw.String() }
+	key := func(dst netip.Prefix, gw netip.Addr, metric int) string {
+		return dst.String() + " via " + gw.String() + " metric " + strconv.Itoa(metric)
+	}
 	wanted := map[string]route{}
 	for _, r := range want {
-		wanted[key(r.dst, r.gw)] = r
+		wanted[key(r.dst, r.gw, r.metric)] = r
 	}
 	have := map[string]bool{}
 	for _, r := range cur {
@@ -648,7 +666,7 @@ func (d *Datapath) ensureRoutes(h *netlink.Handle, link int, addrs []netip.Prefi
 			dst = netip.MustParsePrefix("0.0.0.0/0")
 		}
 		gw, _ := netip.AddrFromSlice(r.Gw)
-		k := key(dst, gw.Unmap())
+		k := key(dst, gw.Unmap(), r.Priority)
 		if _, ok := wanted[k]; ok && !have[k] {
 			have[k] = true
 			continue
@@ -659,11 +677,11 @@ func (d *Datapath) ensureRoutes(h *netlink.Handle, link int, addrs []netip.Prefi
 		d.changed("deleted route", "route", k)
 	}
 	for _, r := range want {
-		k := key(r.dst, r.gw)
+		k := key(r.dst, r.gw, r.metric)
 		if have[k] {
 			continue
 		}
-		nr := &netlink.Route{Dst: toIPNet(r.dst), Gw: r.gw.AsSlice(), LinkIndex: r.link, Protocol: routeProto, Table: unix.RT_TABLE_MAIN}
+		nr := &netlink.Route{Dst: toIPNet(r.dst), Gw: r.gw.AsSlice(), LinkIndex: r.link, Protocol: routeProto, Table: unix.RT_TABLE_MAIN, Priority: r.metric}
 		onLink := false
 		for _, a := range addrs {
 			if a.Masked().Contains(r.gw) {
