@@ -134,9 +134,14 @@ func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.S
 	return st, nil
 }
 
-// writeDrive writes the config drive's files into a directory of its own.
+// writeDrive writes the config drive's files into a directory of its own,
+// once: the directory is bind-mounted into the server, so it is never
+// replaced while the server exists (a new directory would not be seen).
 func (a *ComputeAgent) writeDrive(id string, files map[string][]byte) (string, error) {
 	dir := filepath.Join(a.driveDir, id)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
 	tmp := dir + ".tmp"
 	os.RemoveAll(tmp)
 	for name, data := range files {

@@ -87,3 +87,21 @@ func TestComputeOverBus(t *testing.T) {
 		t.Fatalf("after delete: %v", list)
 	}
 }
+
+// The config drive is written once: a second ensure must not replace the
+// directory a running server has mounted.
+func TestConfigDriveKeptAcrossEnsure(t *testing.T) {
+	a := &ComputeAgent{driveDir: t.TempDir()}
+	dir, err := a.writeDrive("s1", map[string][]byte{"openstack/latest/user_data": []byte("one")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(dir)
+	if _, err := a.writeDrive("s1", map[string][]byte{"openstack/latest/user_data": []byte("one")}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(dir)
+	if !os.SameFile(before, after) {
+		t.Fatal("the config drive directory was replaced")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
 	"github.com/monostack/monostack/internal/image"
+	"github.com/monostack/monostack/internal/objectstore"
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -155,6 +156,20 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
+	computeSvc, pl, err := startCompute(ctx, c, cfg, netSvc.Host(), img, netSvc, log)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := objectstore.New(ctx, c.db, objectstore.Config{DataDir: filepath.Join(cfg.DataDir, "objectstore")}, log.With("service", "object-store"))
+	if err != nil {
+		return nil, err
+	}
+	c.onClose(obj.Close)
+	// Keystone fills the project id into the URL of each token's catalog.
+	if err := ident.EnsureService(ctx, "object-store", "swift", "Swift Object Storage Service",
+		cfg.BaseURL()+"/object-store/v1/AUTH_%(project_id)s"); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) {
@@ -168,11 +183,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	mount("/identity", ident.Router(log.With("service", "identity")))
 	mount("/image", img.Router(ident, ident.URL(), log.With("service", "image")))
 	mount("/network", netSvc.Router(ident, ident.URL(), log.With("service", "network")))
+	mount("/compute", computeSvc.Router(ident, ident.URL(), log.With("service", "compute")))
+	mount("/placement", pl.Router(ident, ident.URL(), log.With("service", "placement")))
+	mount("/object-store", obj.Router(ident, ident.URL(), log.With("service", "object-store")))
+	mux.Handle("/info", obj.InfoHandler()) // swift clients ask the root for it too
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "title": "Not Found", "message": "No service is served at " + r.URL.Path + "."}})
 	})
-	c.handler = mux
+	// Swift object names may hold "//", "." and "..": keep the mux from
+	// cleaning them.
+	c.handler = objectstore.PreservePaths(mux)
 	return c, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/monostack/monostack/internal/datapath"
 	"github.com/monostack/monostack/internal/datapath/linuxbridge"
 	"github.com/monostack/monostack/internal/network"
+	"github.com/monostack/monostack/internal/runtime"
 )
 
 // agentIDFile keeps this node's agent id: the owner mark on every host
@@ -136,7 +137,7 @@ func startNetwork(ctx context.Context, c *cloud, cfg config.Config, log *slog.Lo
 }
 
 // Purge removes from this host everything the agent of cfg's data dir made
-// (bridges, veths, router namespaces, nftables tables), for `monostack
+// (containers, bridges, veths, router namespaces, nftables tables), for `monostack
 // purge` after the cloud has stopped. Nothing of another owner is touched.
 func Purge(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, agentIDFile))
@@ -149,10 +150,17 @@ func Purge(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if os.Geteuid() != 0 {
 		return errors.New("purge needs root")
 	}
+	var errs []error
+	if rt, err := newRuntime(cfg, log); err != nil {
+		errs = append(errs, err)
+	} else if rt != nil {
+		_, err := runtime.Prune(ctx, rt, func(string) bool { return false })
+		errs = append(errs, err, rt.Close())
+	}
 	dp, err := linuxbridge.New(strings.TrimSpace(string(b)), log)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	defer dp.Close()
-	return dp.Apply(ctx, datapath.HostState{})
+	return errors.Join(append(errs, dp.Apply(ctx, datapath.HostState{}))...)
 }

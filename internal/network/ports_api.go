@@ -23,6 +23,10 @@ type PortRequest struct {
 	FixedIPs []FixedIP
 	// SecurityGroups are group ids of the project; nil means its default.
 	SecurityGroups []string
+	// Admin makes the port as a cloud admin would (on any network), still
+	// owned by ProjectID: for a server an admin boots on another project's
+	// network, which compute checked with NetworkFor when it was asked.
+	Admin bool
 }
 
 // PortInfo is a port as another service needs it.
@@ -55,7 +59,7 @@ func (s *Service) portInfo(ctx context.Context, q queryer, p *Port) (PortInfo, e
 
 // CreatePort makes a port as a member of r.ProjectID would through the API.
 func (s *Service) CreatePort(ctx context.Context, r PortRequest) (PortInfo, error) {
-	c := caller{project: r.ProjectID, member: true}
+	c := caller{project: r.ProjectID, member: true, admin: r.Admin}
 	req := portReq{ProjectID: r.ProjectID, NetworkID: r.NetworkID, Name: r.Name, AdminStateUp: true,
 		DeviceID: r.DeviceID, DeviceOwner: r.DeviceOwner, SecurityGroups: r.SecurityGroups}
 	if r.FixedIPs != nil {

@@ -1,0 +1,40 @@
+// Package objectstore is Swift v1, the OpenStack Object Storage API:
+// accounts (one per Keystone project, AUTH_<project id>), containers and
+// objects, with Swift's listings (plain text, JSON, XML; prefix, delimiter,
+// markers, reverse), metadata and its limits, container ACLs, ranges and
+// conditional requests, expiring objects, server-side copy, dynamic and
+// static large objects, bulk delete, TempURL and /info.
+//
+// Rows live in the shared store (tables swift_*); the bytes of each object
+// live in one file, DataDir/objects/<hash prefix>/<sha256 of
+// account/container/name>-<version>, so that names of any bytes can never
+// reach the file system's namespace. The order of every write is what keeps
+// the two in step after a kill -9 at any moment:
+//
+//   - PUT: the bytes go to a temporary file (hashed as they stream), which
+//     is renamed into place and fsynced, and its directory fsynced; only
+//     then is the row committed (synchronous=FULL), and only then is the
+//     client answered. The file the row replaced is removed after the
+//     commit. (Until its row commits a file is invisible, so renaming it
+//     before its fsync is as safe as after, and cheaper: see install.)
+//   - DELETE: the row is removed and committed first, then the file.
+//
+// A crash can therefore leave only files that no row refers to, and
+// temporary files; New removes both, drops any row whose file is missing or
+// of the wrong size, and recomputes every container's counters from the
+// rows.
+//
+// Row writes go through one committer goroutine that puts the writes queued
+// while the previous commit ran into one transaction (a group commit), so
+// concurrent PUTs share an fsync of the database; every writer still waits
+// for the commit that holds its row.
+//
+// Bytes stream and are never held whole in memory: small bodies through a
+// pooled buffer and the page cache; bodies of 1 MiB or more (or of unknown
+// length) with O_DIRECT, reading and hashing the next megabyte while the
+// last is written, their MD5 computed in SIMD lanes beside other uploads'.
+// GETs are sendfile from the file to the socket.
+//
+// Object names reach the handler as sent only if the server does not clean
+// paths first: wrap the serving mux in PreservePaths (see there).
+package objectstore
