@@ -123,7 +123,9 @@ func (a computeNetworks) BindPort(ctx context.Context, id, host, deviceID, owner
 	return toComputePort(p), err
 }
 
-func (a computeNetworks) DeletePort(ctx context.Context, id string) error { return a.net.DeletePort(ctx, id) }
+func (a computeNetworks) DeletePort(ctx context.Context, id string) error {
+	return a.net.DeletePort(ctx, id)
+}
 
 func toComputePort(p network.PortInfo) compute.Port {
 	out := compute.Port{ID: p.ID, ProjectID: p.ProjectID, NetworkID: p.NetworkID, NetworkName: p.NetworkName, MAC: p.MAC,
