@@ -156,6 +156,8 @@ func Purge(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	} else if rt != nil {
 		_, err := runtime.Prune(ctx, rt, func(string) bool { return false })
 		errs = append(errs, err, rt.Close())
+		// runc's state root of this owner, empty now.
+		errs = append(errs, os.RemoveAll(filepath.Join("/run/monostack", strings.TrimSpace(string(b)))))
 	}
 	dp, err := linuxbridge.New(strings.TrimSpace(string(b)), log)
 	if err != nil {
