@@ -41,6 +41,7 @@ type Service struct {
 	gen      atomic.Uint64
 	cache    *tokenCache
 	catalogC catalogCache
+	scopes   scopeCache
 
 	revMu sync.RWMutex
 	revs  []revocationEvent

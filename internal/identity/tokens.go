@@ -108,6 +108,67 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (*api.Credential
 // and its domain are enabled, the scope exists and is enabled, and the user
 // has roles on it. Failures are 401s.
 func (s *Service) resolve(ctx context.Context, p *payload) (*tokenInfo, error) {
+	// What a payload names (user, scope, roles) is the same for every token
+	// of that user and scope: remembered like validations, for a second or
+	// until the next write.
+	key := scopeKey{user: p.UserID, project: p.ProjectID, domain: p.DomainID, system: p.System, appCred: p.AppCredID}
+	gen := s.gen.Load()
+	if base := s.scopes.get(key, gen); base != nil {
+		return base.withPayload(p), nil
+	}
+	info, err := s.resolveUncached(ctx, p)
+	if err == nil {
+		s.scopes.put(key, gen, info)
+	}
+	return info, err
+}
+
+// withPayload is a copy of a resolved token for another payload of the
+// same user and scope.
+func (t *tokenInfo) withPayload(p *payload) *tokenInfo {
+	c := *t.creds
+	c.Token, c.AuditIDs, c.Methods, c.ExpiresAt, c.IssuedAt = "", p.AuditIDs, p.Methods, p.ExpiresAt, p.IssuedAt
+	return &tokenInfo{p: p, user: t.user, userDomain: t.userDomain, project: t.project, projectDomain: t.projectDomain,
+		domain: t.domain, roles: t.roles, appCred: t.appCred, creds: &c}
+}
+
+type scopeKey struct {
+	user, project, domain, appCred string
+	system                         bool
+}
+
+// scopeCache remembers resolved scopes, as tokenCache does validations.
+type scopeCache struct {
+	mu sync.RWMutex
+	m  map[scopeKey]scopeEntry
+}
+
+type scopeEntry struct {
+	gen   uint64
+	until time.Time
+	info  *tokenInfo
+}
+
+func (c *scopeCache) get(k scopeKey, gen uint64) *tokenInfo {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || e.gen != gen || time.Now().After(e.until) {
+		return nil
+	}
+	return e.info
+}
+
+func (c *scopeCache) put(k scopeKey, gen uint64, info *tokenInfo) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= 16384 {
+		c.m = map[scopeKey]scopeEntry{}
+	}
+	c.m[k] = scopeEntry{gen: gen, until: time.Now().Add(cacheTTL), info: info.withPayload(info.p)}
+	c.mu.Unlock()
+}
+
+func (s *Service) resolveUncached(ctx context.Context, p *payload) (*tokenInfo, error) {
 	unauth := func(format string, args ...any) error { return api.Unauthorized(format, args...) }
 	info := &tokenInfo{p: p}
 	var err error
