@@ -73,6 +73,7 @@ func (a *ComputeAgent) Start() error {
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "action"), a.action) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "list"), a.list) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "console"), a.console) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "snapshot"), a.snapshot) },
 	}
 	for _, s := range subs {
 		stop, err := s()
@@ -204,6 +205,35 @@ func (a *ComputeAgent) console(ctx context.Context, req ConsoleRequest) ([]byte,
 	return a.rt.ConsoleLog(ctx, req.ID, req.Tail)
 }
 
+// SnapshotRequest asks for a server's root filesystem as a tarball.
+type SnapshotRequest struct {
+	ID string `json:"id"`
+}
+
+// snapshot writes the server's root filesystem to a file next to the
+// config drives and answers its path; the caller reads it and removes it.
+// (The bus carries no large payloads; a remote agent would upload the
+// snapshot over the Image API instead.)
+func (a *ComputeAgent) snapshot(ctx context.Context, req SnapshotRequest) (string, error) {
+	dir := filepath.Join(filepath.Dir(a.driveDir), "snapshots")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, req.ID+"-*.tar")
+	if err != nil {
+		return "", err
+	}
+	err = a.rt.Snapshot(ctx, req.ID, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 // ComputeClient sends a host's agent compute commands over the bus.
 type ComputeClient struct{ Bus *bus.Bus }
 
@@ -225,4 +255,10 @@ func (c *ComputeClient) List(ctx context.Context, host string) ([]runtime.State,
 // Console returns the tail of a server's console log.
 func (c *ComputeClient) Console(ctx context.Context, host, id string, tail int64) ([]byte, error) {
 	return bus.Call[ConsoleRequest, []byte](ctx, c.Bus, computeSubject(host, "console"), ConsoleRequest{ID: id, Tail: tail})
+}
+
+// Snapshot asks the host for a server's root filesystem and returns the
+// path of the tarball the agent wrote (same host only).
+func (c *ComputeClient) Snapshot(ctx context.Context, host, id string) (string, error) {
+	return bus.Call[SnapshotRequest, string](ctx, c.Bus, computeSubject(host, "snapshot"), SnapshotRequest{ID: id})
 }

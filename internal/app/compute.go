@@ -46,6 +46,21 @@ func (a computeImages) Lookup(ctx context.Context, c *api.Credentials, id string
 	return out, nil
 }
 
+// CreateSnapshot, UploadSnapshot and DeleteImage make computeImages a
+// compute.SnapshotImages, for createImage.
+func (a computeImages) CreateSnapshot(ctx context.Context, c *api.Credentials, project, name string, props map[string]string) (string, error) {
+	im, err := a.img.Create(ctx, image.NewImage{Name: &name, Visibility: image.Private, Owner: project,
+		DiskFormat: "raw", ContainerFormat: "bare", Properties: props})
+	return im.ID, err
+}
+
+func (a computeImages) UploadSnapshot(ctx context.Context, id string, r io.Reader) error {
+	_, err := a.img.Upload(ctx, id, r, -1)
+	return err
+}
+
+func (a computeImages) DeleteImage(ctx context.Context, id string) error { return a.img.Delete(ctx, id) }
+
 // agentImages is the agent's view of the Image service: the bytes and what
 // they are. In one process it reads them directly; a remote agent would use
 // the Image API with a service token.
@@ -244,11 +259,20 @@ func (h *computeHosts) ConsoleLog(ctx context.Context, host, id string, length i
 	return strings.Join(lines, ""), nil
 }
 
-// errNoSnapshot: createImage is not wired to the host yet.
-var errNoSnapshot = errors.New("snapshots of servers are not available yet")
-
+// Snapshot copies the tarball the agent made of the server's root to w.
 func (h *computeHosts) Snapshot(ctx context.Context, host, id string, w compute.SnapshotWriter) error {
-	return errNoSnapshot
+	path, err := h.client.Snapshot(ctx, host, id)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // reportLoop tells compute what runs on the host, at start and every few

@@ -1028,7 +1028,7 @@ func (s *Service) handleServerAction(w http.ResponseWriter, r *http.Request, v a
 	case "rebuild":
 		return s.handleRebuild(w, r, v, sv, arg)
 	case "createImage":
-		return api.Errorf(http.StatusNotImplemented, "createImage is not available yet on this cloud.")
+		return s.handleCreateImage(w, r, v, sv, arg)
 	}
 	return api.BadRequest("There is no such action: %s", name)
 }
