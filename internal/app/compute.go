@@ -59,7 +59,9 @@ func (a computeImages) UploadSnapshot(ctx context.Context, id string, r io.Reade
 	return err
 }
 
-func (a computeImages) DeleteImage(ctx context.Context, id string) error { return a.img.Delete(ctx, id) }
+func (a computeImages) DeleteImage(ctx context.Context, id string) error {
+	return a.img.Delete(ctx, id)
+}
 
 // agentImages is the agent's view of the Image service: the bytes and what
 // they are. In one process it reads them directly; a remote agent would use
