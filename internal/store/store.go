@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -31,6 +32,12 @@ var (
 // standard API; Tx and the error translation are the additions.
 type DB struct {
 	*sql.DB
+	// wmu lets one transaction at a time ask SQLite for the write lock.
+	// Without it, goroutines waiting in BEGIN IMMEDIATE each hold a pooled
+	// connection; the one holding the lock may then find no connection for
+	// a read it makes beside its transaction, and every writer waits for
+	// the busy timeout ("database is locked").
+	wmu sync.Mutex
 }
 
 // Open opens (creating if needed) the SQLite database at file.
@@ -46,10 +53,11 @@ func Open(file string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
-	// SQLite serialises writers anyway; a few connections let readers run
-	// beside a writer under WAL.
-	db.SetMaxOpenConns(4)
-	db.SetMaxIdleConns(4)
+	// SQLite serialises writers anyway (Tx queues them without holding a
+	// connection); the other connections let readers run beside a writer
+	// under WAL.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
@@ -60,6 +68,8 @@ func Open(file string) (*DB, error) {
 // Tx runs fn in a transaction, committing when fn returns nil and rolling
 // back otherwise. Errors from fn and the driver come back translated.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return Translate(err)

@@ -60,3 +60,35 @@ func TestMigrateAndTranslate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Many writers whose transactions also read beside the transaction (on the
+// pool) must not starve each other of connections.
+func TestConcurrentTxWithReadsBeside(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE c (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		go func() {
+			errs <- db.Tx(ctx, func(tx *sql.Tx) error {
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT count(*) FROM c`).Scan(&n); err != nil {
+					return err
+				}
+				_, err := tx.Exec(`INSERT INTO c VALUES (?)`, n)
+				return err
+			})
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
