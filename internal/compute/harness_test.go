@@ -1,25 +1,20 @@
 package compute
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/monostack/monostack/internal/api"
-	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
 	"github.com/monostack/monostack/internal/placement"
 	"github.com/monostack/monostack/internal/store"
+	"github.com/monostack/monostack/internal/testcloud"
 )
 
 // fakeImages serves a fixed set of images.
@@ -123,6 +118,7 @@ func (f *fakeNetworks) count() int {
 }
 
 type testCloud struct {
+	*testcloud.Cloud
 	db          *store.DB
 	ident       *identity.Service
 	place       *placement.Service
@@ -141,41 +137,23 @@ type testCloud struct {
 
 const testImage = "11111111-1111-4111-8111-111111111111"
 
+type response = testcloud.Response
+
 func newTestCloud(t testing.TB) *testCloud {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	keys, err := fernet.OpenRepo(filepath.Join(dir, "keys"), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCloud{db: db}
-	tc.srv = httptest.NewServer(nil)
-	t.Cleanup(tc.srv.Close)
+	c := testcloud.New(t, testcloud.Options{})
+	tc := &testCloud{Cloud: c, db: c.DB, ident: c.Identity, srv: c.Server, admin: c.Admin, demo: c.Demo, demoProject: c.DemoProject}
 	log := slog.New(slog.DiscardHandler)
-	tc.ident, err = identity.New(ctx, db, keys, identity.Config{BaseURL: tc.srv.URL, Region: "RegionOne", TokenTTL: time.Hour, BcryptCost: 4}, log)
+	var err error
+	tc.place, err = placement.New(ctx, tc.db, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tc.ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: "a", DemoPassword: "d"}); err != nil {
-		t.Fatal(err)
-	}
-	tc.place, err = placement.New(ctx, db, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	demo, _ := tc.ident.ProjectByName(ctx, "default", "demo")
-	adminP, _ := tc.ident.ProjectByName(ctx, "default", "admin")
-	tc.demoProject = demo.ID
 	tc.privateNet, tc.adminNet = newUUID(), newUUID()
 	tc.nets = &fakeNetworks{ports: map[string]Port{}, nets: map[string]fakeNet{
-		tc.privateNet: {name: "private", project: demo.ID},
-		tc.adminNet:   {name: "admin-net", project: adminP.ID},
+		tc.privateNet: {name: "private", project: c.DemoProject},
+		tc.adminNet:   {name: "admin-net", project: c.AdminProject},
 	}}
 	tc.cirros = testImage
 	tc.bigImage = "22222222-2222-4222-8222-222222222222"
@@ -185,15 +163,7 @@ func newTestCloud(t testing.TB) *testCloud {
 	}}
 	tc.hosts = NewFakeHosts(5 * time.Millisecond)
 	tc.startCompute(t)
-	mux := http.NewServeMux()
-	mux.Handle("/identity/", tc.ident.Router(log))
-	mux.Handle("/placement/", tc.place.Router(tc.ident, tc.ident.URL(), log))
-	mux.Handle("/placement", tc.place.Router(tc.ident, tc.ident.URL(), log))
-	mux.Handle("/compute/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.svc.router.ServeHTTP(w, r) }))
-	mux.Handle("/compute", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tc.svc.router.ServeHTTP(w, r) }))
-	tc.srv.Config.Handler = api.WithRequestID(nil, mux)
-	tc.admin = tc.token(t, "admin", "a", "admin")
-	tc.demo = tc.token(t, "demo", "d", "demo")
+	c.Mount("/placement", tc.place.Router(tc.ident, tc.ident.URL(), log))
 	return tc
 }
 
@@ -214,73 +184,26 @@ func (tc *testCloud) startCompute(t testing.TB) {
 	}
 	t.Cleanup(func() { svc.Close() })
 	tc.svc = svc
+	tc.Mount("/compute", svc.router)
 }
 
-func (tc *testCloud) token(t testing.TB, user, password, project string) string {
-	t.Helper()
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
-			"user": map[string]any{"name": user, "domain": map[string]any{"id": "default"}, "password": password}}},
-		"scope": map[string]any{"project": map[string]any{"name": project, "domain": map[string]any{"id": "default"}}},
-	}}
-	res := tc.do(t, "POST", "/identity/v3/auth/tokens", "", body)
-	if res.StatusCode != 201 {
-		t.Fatalf("token: %d %s", res.StatusCode, res.Body)
-	}
-	return res.Header.Get("X-Subject-Token")
-}
-
-type response struct {
-	StatusCode int
-	Header     http.Header
-	Body       []byte
-}
-
-func (r response) JSON(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("not JSON: %v: %s", err, r.Body)
-	}
-	return m
-}
-
+// do sends a request: a string body is sent as is, anything else as JSON.
+// headers are name, value pairs.
 func (tc *testCloud) do(t testing.TB, method, path, token string, body any, headers ...string) response {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = bytes.NewBufferString(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, _ := http.NewRequest(method, tc.srv.URL+path, rd)
+	req := testcloud.NewRequest(t, method, tc.srv.URL+path, token, body)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{res.StatusCode, res.Header, b}
+	return testcloud.Send(t, nil, req)
 }
 
 func (tc *testCloud) must(t testing.TB, want int, res response) response {
 	t.Helper()
-	if res.StatusCode != want {
-		t.Fatalf("status %d, want %d: %s", res.StatusCode, want, res.Body)
-	}
-	return res
+	return testcloud.Must(t, want, res)
 }
 
 // createServer creates a server as demo on the private network.

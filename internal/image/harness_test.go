@@ -1,29 +1,25 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/monostack/monostack/internal/api"
-	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
 	"github.com/monostack/monostack/internal/store"
+	"github.com/monostack/monostack/internal/testcloud"
 )
 
 // testCloud is a real identity service and this image service on one
 // temporary SQLite database, served together by httptest, bootstrapped like
 // `monostack up`, plus a third project "alt" with a member user.
 type testCloud struct {
+	*testcloud.Cloud
 	t       testing.TB
 	srv     *httptest.Server
 	db      *store.DB
@@ -38,65 +34,29 @@ type testCloud struct {
 }
 
 const (
-	adminPassword = "admin-secret"
-	demoPassword  = "demo-secret"
+	adminPassword = testcloud.AdminPassword
+	demoPassword  = testcloud.DemoPassword
 )
+
+type response = testcloud.Response
 
 func newTestCloud(t testing.TB, cfg Config) *testCloud {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	keys, err := fernet.OpenRepo(filepath.Join(dir, "keys"), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCloud{t: t, db: db, dataDir: filepath.Join(dir, "images")}
-	tc.srv = httptest.NewUnstartedServer(nil)
-	tc.srv.Start()
-	t.Cleanup(tc.srv.Close)
-	log := slog.New(slog.DiscardHandler)
-	tc.ident, err = identity.New(ctx, db, keys, identity.Config{BaseURL: tc.srv.URL, Region: "RegionOne",
-		TokenTTL: time.Hour, BcryptCost: 4}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tc.ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: adminPassword, DemoPassword: demoPassword}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tc.ident.EnsureService(ctx, "image", "glance", "Glance Image Service", tc.srv.URL+"/image"); err != nil {
+	c := testcloud.New(t, testcloud.Options{})
+	tc := &testCloud{Cloud: c, t: t, srv: c.Server, db: c.DB, ident: c.Identity, dataDir: filepath.Join(c.Dir, "images"),
+		admin: c.Admin, adminProject: c.AdminProject, demo: c.Demo, demoProject: c.DemoProject}
+	if err := tc.ident.EnsureService(context.Background(), "image", "glance", "Glance Image Service", tc.srv.URL+"/image"); err != nil {
 		t.Fatal(err)
 	}
 	cfg.DataDir = tc.dataDir
 	tc.cfg = cfg
-	if tc.img, err = New(ctx, db, cfg, log); err != nil {
-		t.Fatal(err)
-	}
-	tc.serve()
-	tc.admin, tc.adminProject = tc.passwordToken("admin", adminPassword, "admin")
-	tc.demo, tc.demoProject = tc.passwordToken("demo", demoPassword, "demo")
-	tc.alt, tc.altPr = tc.addUser("alt", "alt", "member")
-	tc.reader, _ = tc.addUser("viewer", "demo", "reader")
+	tc.restart()
+	tc.alt, tc.altPr, _ = c.AddUser("alt", "alt", "member")
+	tc.reader, _, _ = c.AddUser("viewer", "demo", "reader")
 	return tc
 }
 
-// serve (re)builds the handler from the current services.
-func (tc *testCloud) serve() {
-	mux := http.NewServeMux()
-	idr := tc.ident.Router(nil)
-	mux.Handle("/identity", idr)
-	mux.Handle("/identity/", idr)
-	imr := tc.img.Router(tc.ident, tc.srv.URL+"/identity", nil)
-	mux.Handle("/image", imr)
-	mux.Handle("/image/", imr)
-	tc.srv.Config.Handler = api.WithRequestID(nil, mux)
-}
-
-// restart reopens the image service on the same database and data
+// restart (re)opens the image service on the same database and data
 // directory, as a restarted monostack does.
 func (tc *testCloud) restart() {
 	tc.t.Helper()
@@ -105,87 +65,20 @@ func (tc *testCloud) restart() {
 		tc.t.Fatal(err)
 	}
 	tc.img = img
-	tc.serve()
-}
-
-// addUser makes a user with a role on a project (made when missing) and
-// returns its token and the project id.
-func (tc *testCloud) addUser(name, project, role string) (string, string) {
-	tc.t.Helper()
-	pid := ""
-	res := tc.do("GET", "/identity/v3/projects?name="+project, tc.admin, nil)
-	if ps := res.JSON(tc.t)["projects"].([]any); len(ps) > 0 {
-		pid = ps[0].(map[string]any)["id"].(string)
-	} else {
-		res = tc.must(201, tc.do("POST", "/identity/v3/projects", tc.admin, map[string]any{
-			"project": map[string]any{"name": project, "domain_id": "default"}}))
-		pid = res.JSON(tc.t)["project"].(map[string]any)["id"].(string)
-	}
-	res = tc.must(201, tc.do("POST", "/identity/v3/users", tc.admin, map[string]any{
-		"user": map[string]any{"name": name, "password": name + "-secret", "domain_id": "default"}}))
-	uid := res.JSON(tc.t)["user"].(map[string]any)["id"].(string)
-	res = tc.must(200, tc.do("GET", "/identity/v3/roles?name="+role, tc.admin, nil))
-	rid := res.JSON(tc.t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	tc.must(204, tc.do("PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, tc.admin, nil))
-	tok, _ := tc.passwordToken(name, name+"-secret", project)
-	return tok, pid
-}
-
-func (tc *testCloud) passwordToken(user, password, project string) (string, string) {
-	tc.t.Helper()
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
-			"user": map[string]any{"name": user, "domain": map[string]any{"id": "default"}, "password": password}}},
-		"scope": map[string]any{"project": map[string]any{"name": project, "domain": map[string]any{"id": "default"}}},
-	}}
-	res := tc.must(201, tc.do("POST", "/identity/v3/auth/tokens", "", body))
-	pid := res.JSON(tc.t)["token"].(map[string]any)["project"].(map[string]any)["id"].(string)
-	return res.Header.Get("X-Subject-Token"), pid
-}
-
-type response struct {
-	StatusCode int
-	Header     http.Header
-	Body       []byte
-}
-
-func (r response) JSON(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
-	}
-	return m
+	tc.Mount("/image", img.Router(tc.ident, tc.AuthURL(), nil))
 }
 
 // do sends a request: a string or []byte body is sent as is (with an
 // octet-stream content type for []byte), anything else as JSON. headers
-// are name, value pairs.
+// are name, value pairs; an empty value removes the header.
 func (tc *testCloud) do(method, path, token string, body any, headers ...string) response {
 	tc.t.Helper()
-	var rd io.Reader
-	ct := ""
-	switch b := body.(type) {
-	case nil:
+	req := testcloud.NewRequest(tc.t, method, tc.srv.URL+path, token, body)
+	switch body.(type) {
 	case string:
-		rd, ct = strings.NewReader(b), "application/json"
-	case []byte:
-		rd, ct = bytes.NewReader(b), "application/octet-stream"
-	case io.Reader:
-		rd, ct = b, "application/octet-stream"
-	default:
-		j, _ := json.Marshal(b)
-		rd, ct = bytes.NewReader(j), "application/json"
-	}
-	req, err := http.NewRequest(method, tc.srv.URL+path, rd)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	if ct != "" {
-		req.Header.Set("Content-Type", ct)
-	}
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
+		req.Header.Set("Content-Type", "application/json")
+	case []byte, io.Reader:
+		req.Header.Set("Content-Type", "application/octet-stream")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
@@ -194,21 +87,12 @@ func (tc *testCloud) do(method, path, token string, body any, headers ...string)
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{StatusCode: res.StatusCode, Header: res.Header, Body: b}
+	return testcloud.Send(tc.t, nil, req)
 }
 
 func (tc *testCloud) must(want int, res response) response {
 	tc.t.Helper()
-	if res.StatusCode != want {
-		tc.t.Fatalf("status %d, want %d: %s", res.StatusCode, want, res.Body)
-	}
-	return res
+	return testcloud.Must(tc.t, want, res)
 }
 
 // create makes an image as token and returns its JSON.

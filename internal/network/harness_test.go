@@ -1,25 +1,20 @@
 package network
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/monostack/monostack/internal/api"
 	"github.com/monostack/monostack/internal/datapath"
-	"github.com/monostack/monostack/internal/fernet"
 	"github.com/monostack/monostack/internal/identity"
 	"github.com/monostack/monostack/internal/store"
+	"github.com/monostack/monostack/internal/testcloud"
 )
 
 // recordingSyncer is a Syncer that keeps every state it is sent.
@@ -98,10 +93,12 @@ type testCloud struct {
 }
 
 const (
-	adminPassword = "admin-secret"
-	demoPassword  = "demo-secret"
+	adminPassword = testcloud.AdminPassword
+	demoPassword  = testcloud.DemoPassword
 	testHost      = "node1"
 )
+
+type response = testcloud.Response
 
 func testConfig() Config {
 	return Config{Host: testHost, SyncDelay: time.Millisecond, ResyncInterval: time.Hour}
@@ -114,139 +111,39 @@ func newTestCloud(t testing.TB) *testCloud {
 func newTestCloudWith(t testing.TB, cfg Config) *testCloud {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	keys, err := fernet.OpenRepo(filepath.Join(dir, "keys"), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := &testCloud{t: t, db: db, sync: &recordingSyncer{}}
-	tc.srv = httptest.NewUnstartedServer(nil)
-	tc.srv.Start()
-	t.Cleanup(tc.srv.Close)
-	log := slog.New(slog.DiscardHandler)
-	tc.ident, err = identity.New(ctx, db, keys, identity.Config{BaseURL: tc.srv.URL, Region: "RegionOne",
-		TokenTTL: time.Hour, BcryptCost: 4}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tc.ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: adminPassword, DemoPassword: demoPassword}); err != nil {
-		t.Fatal(err)
-	}
+	c := testcloud.New(t, testcloud.Options{})
+	tc := &testCloud{t: t, srv: c.Server, db: c.DB, ident: c.Identity, sync: &recordingSyncer{},
+		admin: c.Admin, adminProject: c.AdminProject, demo: c.Demo, demoProject: c.DemoProject}
 	if err := tc.ident.EnsureService(ctx, "network", "neutron", "Neutron Networking Service", tc.srv.URL+"/network"); err != nil {
 		t.Fatal(err)
 	}
-	if tc.net, err = New(ctx, db, cfg, tc.sync, log); err != nil {
+	var err error
+	if tc.net, err = New(ctx, tc.db, cfg, tc.sync, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tc.net.Close() })
-	mux := http.NewServeMux()
-	idr := tc.ident.Router(nil)
-	mux.Handle("/identity", idr)
-	mux.Handle("/identity/", idr)
-	nr := tc.net.Router(tc.ident, tc.srv.URL+"/identity", nil)
-	mux.Handle("/network", nr)
-	mux.Handle("/network/", nr)
-	tc.srv.Config.Handler = api.WithRequestID(nil, mux)
-	tc.admin, tc.adminProject = tc.passwordToken("admin", adminPassword, "admin")
-	tc.demo, tc.demoProject = tc.passwordToken("demo", demoPassword, "demo")
-	tc.alt, tc.altPr = tc.addUser("alt", "alt", "member")
-	tc.reader, _ = tc.addUser("viewer", "demo", "reader")
+	c.Mount("/network", tc.net.Router(tc.ident, c.AuthURL(), nil))
+	tc.alt, tc.altPr, _ = c.AddUser("alt", "alt", "member")
+	tc.reader, _, _ = c.AddUser("viewer", "demo", "reader")
 	if err := tc.net.EnsureBootstrap(ctx, BootstrapConfig{AdminProjectID: tc.adminProject, DemoProjectID: tc.demoProject}); err != nil {
 		t.Fatal(err)
 	}
 	return tc
 }
 
-func (tc *testCloud) addUser(name, project, role string) (string, string) {
-	tc.t.Helper()
-	pid := ""
-	res := tc.do("GET", "/identity/v3/projects?name="+project, tc.admin, nil)
-	if ps := res.JSON(tc.t)["projects"].([]any); len(ps) > 0 {
-		pid = ps[0].(map[string]any)["id"].(string)
-	} else {
-		res = tc.must(201, tc.do("POST", "/identity/v3/projects", tc.admin, map[string]any{
-			"project": map[string]any{"name": project, "domain_id": "default"}}))
-		pid = res.JSON(tc.t)["project"].(map[string]any)["id"].(string)
-	}
-	res = tc.must(201, tc.do("POST", "/identity/v3/users", tc.admin, map[string]any{
-		"user": map[string]any{"name": name, "password": name + "-secret", "domain_id": "default"}}))
-	uid := res.JSON(tc.t)["user"].(map[string]any)["id"].(string)
-	res = tc.must(200, tc.do("GET", "/identity/v3/roles?name="+role, tc.admin, nil))
-	rid := res.JSON(tc.t)["roles"].([]any)[0].(map[string]any)["id"].(string)
-	tc.must(204, tc.do("PUT", "/identity/v3/projects/"+pid+"/users/"+uid+"/roles/"+rid, tc.admin, nil))
-	tok, _ := tc.passwordToken(name, name+"-secret", project)
-	return tok, pid
-}
-
-func (tc *testCloud) passwordToken(user, password, project string) (string, string) {
-	tc.t.Helper()
-	body := map[string]any{"auth": map[string]any{
-		"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
-			"user": map[string]any{"name": user, "domain": map[string]any{"id": "default"}, "password": password}}},
-		"scope": map[string]any{"project": map[string]any{"name": project, "domain": map[string]any{"id": "default"}}},
-	}}
-	res := tc.must(201, tc.do("POST", "/identity/v3/auth/tokens", "", body))
-	pid := res.JSON(tc.t)["token"].(map[string]any)["project"].(map[string]any)["id"].(string)
-	return res.Header.Get("X-Subject-Token"), pid
-}
-
-type response struct {
-	StatusCode int
-	Header     http.Header
-	Body       []byte
-}
-
-func (r response) JSON(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
-	}
-	return m
-}
-
 // do sends a request: a string body is sent as is, anything else as JSON.
 func (tc *testCloud) do(method, path, token string, body any) response {
 	tc.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, tc.srv.URL+path, rd)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
+	req := testcloud.NewRequest(tc.t, method, tc.srv.URL+path, token, body)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if token != "" {
-		req.Header.Set("X-Auth-Token", token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tc.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return response{StatusCode: res.StatusCode, Header: res.Header, Body: b}
+	return testcloud.Send(tc.t, nil, req)
 }
 
 func (tc *testCloud) must(want int, res response) response {
 	tc.t.Helper()
-	if res.StatusCode != want {
-		tc.t.Fatalf("status %d, want %d: %s", res.StatusCode, want, res.Body)
-	}
-	return res
+	return testcloud.Must(tc.t, want, res)
 }
 
 // create POSTs {"<resource>": body} to /network/v2.0/<collection> and
