@@ -483,6 +483,11 @@ func (r *Runtime) signal(ctx context.Context, id string, sig syscall.Signal) err
 // recorded.
 func (r *Runtime) killWait(ctx context.Context, id string, paused bool) error {
 	if err := r.signal(ctx, id, unix.SIGKILL); err != nil {
+		// The init may have exited on the stop signal in the meantime:
+		// then it is stopped, which is what was asked.
+		if r.waitExit(ctx, id, time.Second) {
+			return nil
+		}
 		return err
 	}
 	if paused { // a frozen task dies only once thawed
