@@ -67,6 +67,7 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer c.close()
 	h := c.handler
 	ready.Store(&h)
+	c.identity.Warm()
 	go reloadKeys(ctx, c.keys, log)
 	log.Info("monostack is ready", "url", cfg.BaseURL(), "data_dir", cfg.DataDir,
 		"openrc", filepath.Join(cfg.DataDir, "openrc.admin"))
@@ -133,7 +134,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
-	if err := ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: pw["admin"], DemoPassword: pw["demo"]}); err != nil {
+	generated := map[string]bool{"admin": cfg.AdminPassword == "", "demo": true}
+	if err := ident.EnsureBootstrap(ctx, identity.Bootstrap{AdminPassword: pw["admin"], DemoPassword: pw["demo"], Generated: generated}); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
 	if err := writeClientFiles(cfg, pw); err != nil {

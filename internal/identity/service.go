@@ -65,11 +65,13 @@ func New(ctx context.Context, db *store.DB, keys *fernet.Repo, cfg Config, log *
 	if err := s.loadRevocations(ctx); err != nil {
 		return nil, err
 	}
-	// The hash unknown users are checked against, so that they cost as much
-	// as a wrong password; made in the background to keep start-up fast.
-	go s.dummy()
 	return s, nil
 }
+
+// Warm makes, in the background, the hash unknown users are checked
+// against (so that they cost as much as a wrong password). The app calls it
+// once the cloud is ready, so that it does not compete with start-up.
+func (s *Service) Warm() { go s.dummy() }
 
 // changed marks a write that can alter the meaning of existing tokens.
 func (s *Service) changed() { s.gen.Add(1) }

@@ -137,7 +137,27 @@ func (s *Service) checkPassword(u *User, password string) bool {
 		bcrypt.CompareHashAndPassword(s.dummy(), preHash(password))
 		return false
 	}
-	return bcrypt.CompareHashAndPassword([]byte(u.passwordHash), preHash(password)) == nil
+	if bcrypt.CompareHashAndPassword([]byte(u.passwordHash), preHash(password)) != nil {
+		return false
+	}
+	// A hash of a lower cost than configured (a generated bootstrap
+	// password, or a cost raised since) is made again at the configured cost.
+	if cost, err := bcrypt.Cost([]byte(u.passwordHash)); err == nil && cost < s.cfg.BcryptCost {
+		go s.rehash(u.ID, u.passwordHash, password)
+	}
+	return true
+}
+
+// rehash replaces the user's hash, if it is still old, by one at the
+// configured cost.
+func (s *Service) rehash(userID, old, password string) {
+	h, err := s.hashPassword(password)
+	if err != nil {
+		return
+	}
+	if _, err := s.db.ExecContext(context.Background(), `UPDATE users SET password_hash=? WHERE id=? AND password_hash=?`, h, userID, old); err != nil && s.log != nil {
+		s.log.Warn("rehashing a password", "user", userID, "err", err)
+	}
 }
 
 func userConflict(name string) error {
@@ -146,6 +166,12 @@ func userConflict(name string) error {
 
 // CreateUser stores a new user, hashing password when it is not empty.
 func (s *Service) CreateUser(ctx context.Context, u User, password string) (User, error) {
+	return s.createUserAtCost(ctx, u, password, false)
+}
+
+// createUserAtCost is CreateUser; with minCost the password (a random one)
+// is hashed at bcrypt's minimum cost, to be rehashed at its first use.
+func (s *Service) createUserAtCost(ctx context.Context, u User, password string, minCost bool) (User, error) {
 	if u.ID == "" {
 		u.ID = newID()
 	}
@@ -157,6 +183,11 @@ func (s *Service) CreateUser(ctx context.Context, u User, password string) (User
 	}
 	if password != "" {
 		h, err := s.hashPassword(password)
+		if minCost {
+			var b []byte
+			b, err = bcrypt.GenerateFromPassword(preHash(password), bcrypt.MinCost)
+			h = string(b)
+		}
 		if err != nil {
 			return u, err
 		}
