@@ -14,13 +14,13 @@
 // this host. Traffic goes to loopback addresses only.
 //
 // Each load benchmark runs --concurrency clients, each with its own
-// keep-alive connection, for --warmup and then for --duration, and reports
-// the rate of successful requests, their latency percentiles, and how many
-// cores the server (when started here) and this program were busy on
-// average, and how many were busy with anything else on the host: on a small
-// machine the load generator competes with the server for the same cores,
-// and a busy neighbour makes the figures meaningless. The process exits 0 when every benchmark ran without a
-// failed request.
+// keep-alive connection, for --warmup and then for --duration. It reports
+// the rate of successful requests, their latency percentiles, how many cores
+// the server (when started here) and this program kept busy on average, and
+// how many were busy with anything else on the host: on a small machine the
+// load generator competes with the server for the same cores, and a busy
+// neighbour makes the figures meaningless. The process exits 0 when every
+// benchmark ran without a failed request.
 package main
 
 import (
@@ -199,16 +199,16 @@ type row struct {
 	otherOK bool    // whether other is known
 }
 
-func run(ctx context.Context, o options, out io.Writer) (err error) {
+func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 	fmt.Fprintf(out, "monostack-bench: %s, %d CPUs, GOMAXPROCS %d, %s\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	var rows []row
 	defer func() {
 		printTable(out, rows)
-		if err == nil {
+		if retErr == nil {
 			for _, r := range rows {
 				if r.errs > 0 {
-					err = fmt.Errorf("%s: %d failed requests (first: %s)", r.name, r.errs, r.errText)
+					retErr = fmt.Errorf("%s: %d failed requests (first: %s)", r.name, r.errs, r.errText)
 					break
 				}
 			}
@@ -253,8 +253,8 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			return err
 		}
 		defer func() {
-			if serr := inst.stop(); err == nil {
-				err = serr
+			if err := inst.stop(); err != nil && retErr == nil {
+				retErr = err
 			}
 		}()
 		base, pid = inst.url, inst.pid()

@@ -132,8 +132,9 @@ func BenchmarkValidateCachedParallel(b *testing.B) {
 }
 
 // BenchmarkValidateUncached is s.validate with allowExpired, which neither
-// reads nor fills the cache: decrypt, unpack, and resolve the user, domain,
-// project and roles from the database every time.
+// reads nor fills the validation cache: decrypt, unpack, check revocation,
+// and resolve the user and scope, which comes from the scope cache (the
+// database is read about once a second).
 func BenchmarkValidateUncached(b *testing.B) {
 	bc := newBenchCloud(b, 4)
 	ctx := context.Background()
@@ -157,6 +158,24 @@ func BenchmarkValidateUncachedParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkResolveUncached is s.resolveUncached: looking up the user, its
+// domain, the project, its domain and the effective roles in the database,
+// what a validation or issue costs when no cache knows the scope.
+func BenchmarkResolveUncached(b *testing.B) {
+	bc := newBenchCloud(b, 4)
+	ctx := context.Background()
+	info, err := bc.svc.validate(ctx, bc.admin, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bc.svc.resolveUncached(ctx, info.p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkValidateHTTP is GET /v3/auth/tokens through the handler, both

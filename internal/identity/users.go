@@ -182,11 +182,14 @@ func (s *Service) createUserAtCost(ctx context.Context, u User, password string,
 		u.Options = map[string]any{}
 	}
 	if password != "" {
-		h, err := s.hashPassword(password)
-		if minCost {
+		var h string
+		var err error
+		if minCost && len(password) <= MaxPasswordLength {
 			var b []byte
 			b, err = bcrypt.GenerateFromPassword(preHash(password), bcrypt.MinCost)
 			h = string(b)
+		} else {
+			h, err = s.hashPassword(password)
 		}
 		if err != nil {
 			return u, err
