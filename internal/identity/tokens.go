@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -139,8 +140,9 @@ type scopeKey struct {
 
 // scopeCache remembers resolved scopes, as tokenCache does validations.
 type scopeCache struct {
-	mu sync.RWMutex
-	m  map[scopeKey]scopeEntry
+	mu    sync.RWMutex
+	m     map[scopeKey]scopeEntry
+	swept time.Time
 }
 
 type scopeEntry struct {
@@ -160,11 +162,27 @@ func (c *scopeCache) get(k scopeKey, gen uint64) *tokenInfo {
 }
 
 func (c *scopeCache) put(k scopeKey, gen uint64, info *tokenInfo) {
+	now := time.Now()
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= 16384 {
 		c.m = map[scopeKey]scopeEntry{}
 	}
-	c.m[k] = scopeEntry{gen: gen, until: time.Now().Add(cacheTTL), info: info.withPayload(info.p)}
+	// Expired entries go at most once per TTL, so that an idle cloud does
+	// not keep the scopes of a busy hour; a map that lost most of its
+	// entries is made anew (a Go map does not shrink).
+	if now.Sub(c.swept) > cacheTTL {
+		c.swept = now
+		before := len(c.m)
+		for key, e := range c.m {
+			if now.After(e.until) {
+				delete(c.m, key)
+			}
+		}
+		if before > 64 && len(c.m) < before/2 {
+			c.m = maps.Clone(c.m)
+		}
+	}
+	c.m[k] = scopeEntry{gen: gen, until: now.Add(cacheTTL), info: info.withPayload(info.p)}
 	c.mu.Unlock()
 }
 
