@@ -383,12 +383,15 @@ func (r *Runtime) state(ctx context.Context, rec *record, listed map[string]runc
 			return st, nil
 		}
 		// The init has exited; a live shim is about to record how.
-		if shimAlive(dir) && poll(ctx, 5*time.Second, func() bool {
-			return fileExists(filepath.Join(dir, shim.ExitFile)) || !shimAlive(dir)
-		}) {
-			exit, err = shim.ReadExit(dir)
-			hasExit = err == nil
+		if shimAlive(dir) {
+			poll(ctx, 5*time.Second, func() bool {
+				return fileExists(filepath.Join(dir, shim.ExitFile)) || !shimAlive(dir)
+			})
 		}
+		// Read again in any case: the shim may have recorded the exit and
+		// gone between the first read and the check that it is alive.
+		exit, err = shim.ReadExit(dir)
+		hasExit = err == nil
 	}
 	st.Status, st.StartedAt = runtime.Stopped, started
 	if hasExit {
