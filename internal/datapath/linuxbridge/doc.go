@@ -25,5 +25,7 @@
 // Idempotence: Apply compares before it writes: a second Apply of the same
 // state makes no netlink or nftables change (tables carry a marker chain
 // with the fingerprint of their contents and are rebuilt, atomically, only
-// when it differs).
+// when it differs). Ports are checked against one dump per namespace of its
+// links, addresses and routes (portcheck.go); only a port that differs is
+// read again and repaired link by link.
 package linuxbridge

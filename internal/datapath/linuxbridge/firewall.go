@@ -24,25 +24,34 @@ import (
 )
 
 // The security-group firewall is two nftables tables named
-// monostack-<owner>, rebuilt whole in one transaction whenever the desired
-// rules change (and left alone when they do not: a marker chain fp-<hash>
-// carries the fingerprint of what was installed):
+// monostack-<owner>. Each is rebuilt whole when what it holds changes (and
+// left alone when it does not: a marker chain fp-<hash> carries the
+// fingerprint of what was installed); when both change, both are rebuilt in
+// the one transaction.
 //
 //   - bridge family, on the taps themselves (works with or without
 //     br_netfilter): anti-spoofing. Frames a port sends must come from its
 //     MACs and addresses (ARP included); it may not act as a DHCP server or
-//     an IPv6 router; other ethertypes are dropped. Ports of the state that
-//     are invalid are quarantined (dropped both ways).
+//     an IPv6 router; other ethertypes are dropped. One chain (antispoof)
+//     serves every secured port: what is a port's own is in the sets as-mac
+//     (tap . MAC), as-v4 and as-v6 (tap . address range), so a port costs a
+//     few set elements, not a chain of rules. Ports of the state that are
+//     invalid are quarantined (dropped both ways).
 //   - inet family, stateful, on bridged traffic as br_netfilter hands it to
 //     the IP hooks (the kernel here has no nf_conntrack_bridge, so conntrack
 //     in the bridge family is not possible): the input/forward chains find
 //     the port by (bridge, source or destination MAC) and jump to its egress
-//     (o-<port>) and ingress (i-<port>) chains. Established and related
-//     traffic is accepted; new traffic must match a rule, else it is
-//     dropped. Each network gets its own conntrack zone so that overlapping
-//     tenant addresses on different bridges never share connection state.
+//     (o-<hash>) and ingress (i-<hash>) chains, which the ports with the
+//     same rules share. Established and related traffic is accepted; new
+//     traffic must match a rule, else it is dropped. Each network gets its
+//     own conntrack zone so that overlapping tenant addresses on different
+//     bridges never share connection state.
+//
+// So a security-group rule change rebuilds only the inet table, whose size
+// grows with the number of distinct rule sets (and a map element per MAC),
+// not with the number of rules times ports.
 
-const fwVersion = "1"
+const fwVersion = "2"
 
 type fwNet struct {
 	ID, Bridge string
@@ -68,7 +77,41 @@ func (m *fwModel) empty() bool {
 	return len(m.Nets) == 0 && len(m.Ports) == 0 && len(m.Quarantine) == 0
 }
 
-func (m *fwModel) fingerprint() string { return fingerprint(m) }
+// bridgeFingerprint covers what the bridge (anti-spoofing) table is made
+// of, inetFingerprint what the inet (stateful rules) table is made of.
+func (m *fwModel) bridgeFingerprint() string {
+	type asPort struct {
+		ID, Tap string
+		MACs    []string
+		V4, V6  []netip.Prefix
+	}
+	ps := make([]asPort, len(m.Ports))
+	for i, p := range m.Ports {
+		ps[i] = asPort{p.ID, p.Tap, p.MACs, p.V4, p.V6}
+	}
+	return fingerprint(struct {
+		Version, Table string
+		Ports          []asPort
+		Quarantine     []string
+	}{m.Version, "bridge", ps, m.Quarantine})
+}
+
+func (m *fwModel) inetFingerprint() string {
+	type sgPort struct {
+		ID, NetworkID string
+		MACs          []string
+		Rules         []datapath.Rule
+	}
+	ps := make([]sgPort, len(m.Ports))
+	for i, p := range m.Ports {
+		ps[i] = sgPort{p.ID, p.NetworkID, p.MACs, p.Rules}
+	}
+	return fingerprint(struct {
+		Version, Table string
+		Nets           []fwNet
+		Ports          []sgPort
+	}{m.Version, "inet", m.Nets, ps})
+}
 
 // fingerprint is a short hash of a ruleset's model: what marks a table as
 // current.
@@ -223,7 +266,7 @@ func (d *Datapath) applyFirewall(s datapath.HostState, inv datapath.Invalid) err
 		if err := c.Flush(); err != nil {
 			return fmt.Errorf("firewall: remove tables: %w", err)
 		}
-		d.fw = fwInstalled{}
+		d.fw = [2]fwInstalled{}
 		d.changed("firewall tables removed")
 		return nil
 	}
@@ -232,60 +275,83 @@ func (d *Datapath) applyFirewall(s datapath.HostState, inv datapath.Invalid) err
 			return err
 		}
 	}
-	fp := m.fingerprint()
-	if d.fw.fingerprint == fp {
-		current, err := d.fw.current(c, bt, it)
-		if err != nil {
-			return fmt.Errorf("firewall: %w", err)
+	// Each table is rebuilt only when its own contents change: a rule
+	// change leaves the anti-spoofing table alone, and vice versa. Those
+	// rebuilt go in one transaction.
+	fps := [2]string{m.bridgeFingerprint(), m.inetFingerprint()}
+	tables := [2]*nftables.Table{bt, it}
+	var rebuild [2]bool
+	for i, t := range tables {
+		if d.fw[i].fingerprint == fps[i] {
+			current, err := d.fw[i].current(c, t)
+			if err != nil {
+				return fmt.Errorf("firewall: %w", err)
+			}
+			if current {
+				continue
+			}
 		}
-		if current {
-			return nil
-		}
+		rebuild[i] = true
+	}
+	if !rebuild[0] && !rebuild[1] {
+		return nil
 	}
 	b := &nftBatch{c: c}
-	for _, t := range []*nftables.Table{bt, it} {
+	for i, t := range tables {
+		if !rebuild[i] {
+			continue
+		}
 		c.AddTable(t)
 		c.DelTable(t)
 		c.AddTable(t)
+		if i == 0 {
+			b.bridgeTable(t, &m, fps[i])
+		} else {
+			b.inetTable(t, &m, fps[i])
+		}
 	}
-	b.bridgeTable(bt, &m, fp)
-	b.inetTable(it, &m, fp)
 	if b.err != nil {
 		return fmt.Errorf("firewall: build: %w", b.err)
 	}
-	d.fw = fwInstalled{}
+	for i := range tables {
+		if rebuild[i] {
+			d.fw[i] = fwInstalled{}
+		}
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("firewall: %w", err)
 	}
-	_, useB, errB := tableUse(c, bt)
-	_, useI, errI := tableUse(c, it)
-	if errB == nil && errI == nil {
-		d.fw = fwInstalled{fingerprint: fp, use: [2]uint32{useB, useI}}
+	for i, t := range tables {
+		if !rebuild[i] {
+			continue
+		}
+		if _, use, err := tableUse(c, t); err == nil {
+			d.fw[i] = fwInstalled{fingerprint: fps[i], use: use}
+		}
 	}
-	d.changed("firewall applied", "ports", len(m.Ports), "fingerprint", fp)
+	d.changed("firewall applied", "ports", len(m.Ports), "bridge", rebuild[0], "inet", rebuild[1])
 	return nil
 }
 
-// fwInstalled is what this datapath last installed: the fingerprint of the
-// rules and the number of objects (chains and sets) each table then held.
-// After a restart it is empty, and the first Apply rebuilds the tables.
+// fwInstalled is what this datapath last installed in one table: the
+// fingerprint of its rules and the number of objects (chains and sets) it
+// then held. After a restart it is empty, and the first Apply rebuilds the
+// table.
 type fwInstalled struct {
 	fingerprint string
-	use         [2]uint32
+	use         uint32
 }
 
-// current reports whether the host still has the tables as installed: each
-// table there with its object count and marker chain. (These are single
-// GETs, not dumps, which other writers make inconsistent.)
-func (f fwInstalled) current(c *nftables.Conn, bt, it *nftables.Table) (bool, error) {
-	for i, t := range []*nftables.Table{bt, it} {
-		exists, use, err := tableUse(c, t)
-		if err != nil || !exists || use != f.use[i] {
-			return false, err
-		}
-		if _, err := c.ListChain(t, "fp-"+f.fingerprint); err != nil {
-			return false, nil
-		}
+// current reports whether the host still has the table as installed: there
+// with its object count and marker chain. (These are single GETs, not
+// dumps, which other writers make inconsistent.)
+func (f fwInstalled) current(c *nftables.Conn, t *nftables.Table) (bool, error) {
+	exists, use, err := tableUse(c, t)
+	if err != nil || !exists || use != f.use {
+		return false, err
+	}
+	if _, err := c.ListChain(t, "fp-"+f.fingerprint); err != nil {
+		return false, nil
 	}
 	return true, nil
 }
@@ -320,12 +386,16 @@ func (b *nftBatch) bridgeTable(t *nftables.Table, m *fwModel, fp string) {
 		in = append(in, nftables.SetElement{Key: ifname(q), VerdictData: v})
 		out = append(out, nftables.SetElement{Key: ifname(q), VerdictData: v})
 	}
+	var secured []fwPort
 	for _, p := range m.Ports {
 		if slices.Contains(m.Quarantine, p.Tap) {
 			continue
 		}
-		in = append(in, nftables.SetElement{Key: ifname(p.Tap), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "as-" + p.ID}})
-		b.antiSpoof(t, c.AddChain(&nftables.Chain{Name: "as-" + p.ID, Table: t}), p)
+		in = append(in, nftables.SetElement{Key: ifname(p.Tap), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "antispoof"}})
+		secured = append(secured, p)
+	}
+	if len(secured) > 0 {
+		b.antiSpoof(t, c.AddChain(&nftables.Chain{Name: "antispoof", Table: t}), secured)
 	}
 	if len(in) > 0 {
 		s := b.set(t, &nftables.Set{IsMap: true, KeyType: nftables.TypeIFName, DataType: nftables.TypeVerdict}, in)
@@ -346,39 +416,57 @@ func macs(ss []string) []net.HardwareAddr {
 	return out
 }
 
-// antiSpoof fills a port's bridge-family chain, entered for every frame the
-// port sends.
-func (b *nftBatch) antiSpoof(t *nftables.Table, ch *nftables.Chain, p fwPort) {
+// antiSpoof fills the bridge-family chain every frame a secured port sends
+// goes through. The chain is the same for all ports: what is port-specific
+// (its MACs, its IPv4 and IPv6 sources) is in three sets keyed by the tap's
+// name and the MAC or address, so that a port is a few set elements rather
+// than a chain of its own.
+func (b *nftBatch) antiSpoof(t *nftables.Table, ch *nftables.Chain, ports []fwPort) {
+	var macEl, v4El, v6El []nftables.SetElement
+	for _, p := range ports {
+		tap := ifname(p.Tap)
+		for _, m := range macs(p.MACs) {
+			macEl = append(macEl, nftables.SetElement{Key: slices.Concat(tap, m, []byte{0, 0})})
+		}
+		v4El = append(v4El, tapIntervals(tap, p.V4, true)...)
+		v6El = append(v6El, tapIntervals(tap, p.V6, false)...)
+	}
+	macSet := b.namedSet(t, "as-mac", &nftables.Set{Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeEtherAddr)}, macEl)
+	v4Set := b.namedSet(t, "as-v4", &nftables.Set{Concatenation: true, Interval: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIPAddr)}, v4El)
+	v6Set := b.namedSet(t, "as-v6", &nftables.Set{Concatenation: true, Interval: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIFName, nftables.TypeIP6Addr)}, v6El)
+	// notIn matches when (iifname, the n bytes at (base, off)) is not in s.
+	notIn := func(s *nftables.Set, base expr.PayloadBase, off, n uint32) []expr.Any {
+		return []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: reg32(0)},
+			&expr.Payload{DestRegister: reg32(4), Base: base, Offset: off, Len: n},
+			&expr.Lookup{SourceRegister: reg32(0), SetName: s.Name, SetID: s.ID, Invert: true},
+		}
+	}
+
 	drop, accept := verdict(expr.VerdictDrop), verdict(expr.VerdictAccept)
-	ms := macs(p.MACs)
 	nh := expr.PayloadBaseNetworkHeader
 	r := func(parts ...[]expr.Any) { b.rule(t, ch, slices.Concat(parts...)...) }
 	one := func(e expr.Any) []expr.Any { return []expr.Any{e} }
 
-	r(b.macIn(t, expr.PayloadBaseLLHeader, 6, ms, true), one(drop))
+	r(notIn(macSet, expr.PayloadBaseLLHeader, 6, 6), one(drop))
 
 	// ARP: Ethernet/IPv4 only, from the port's MACs and addresses (or
 	// 0.0.0.0, a probe).
 	arp := etherType(ethTypeARP)
 	r(arp, []expr.Any{load(nh, 4, 2), neq(be16(0x0604))}, one(drop))
-	r(arp, b.macIn(t, nh, 8, ms, true), one(drop))
+	r(arp, notIn(macSet, nh, 8, 6), one(drop))
 	r(arp, []expr.Any{load(nh, 14, 4), eq(make([]byte, 4))}, one(accept))
-	if spa, ok := b.addrIn(t, nh, 14, true, p.V4, true); !ok {
-		r(arp, one(drop))
-	} else if spa != nil {
-		r(arp, spa, one(drop))
-	}
+	r(arp, notIn(v4Set, nh, 14, 4), one(drop))
 	r(arp, one(accept))
 
 	ip := etherType(ethTypeIP)
 	r(ip, udpPorts(67, 68), one(drop)) // no DHCP server
 	r(ip, []expr.Any{load(nh, 12, 4), eq(make([]byte, 4))}, udpPorts(68, 67), one(accept))
-	if src, ok := b.addrIn(t, nh, 12, true, p.V4, true); ok {
-		if src != nil {
-			r(ip, src, one(drop))
-		}
-		r(ip, one(accept))
-	}
+	r(ip, notIn(v4Set, nh, 12, 4), one(drop))
+	r(ip, one(accept))
 
 	ip6 := etherType(ethTypeIPv6)
 	r(ip6, b.icmpTypes(t, unix.IPPROTO_ICMPV6, 134), one(drop)) // no router advertisements
@@ -386,13 +474,30 @@ func (b *nftBatch) antiSpoof(t *nftables.Table, ch *nftables.Chain, p fwPort) {
 	for _, typ := range []byte{135, 143} {                      // DAD, MLD reports: from ::
 		r(ip6, []expr.Any{load(nh, 8, 16), eq(make([]byte, 16))}, b.icmpTypes(t, unix.IPPROTO_ICMPV6, typ), one(accept))
 	}
-	if src, ok := b.addrIn(t, nh, 8, false, p.V6, true); ok {
-		if src != nil {
-			r(ip6, src, one(drop))
-		}
-		r(ip6, one(accept))
-	}
+	r(ip6, notIn(v6Set, nh, 8, 16), one(drop))
+	r(ip6, one(accept))
 	r(one(drop))
+}
+
+// reg32 is the nth 32-bit register (NFT_REG32_00 + n): concatenations are
+// laid out in those.
+func reg32(n uint32) uint32 { return 8 + n }
+
+// tapIntervals are the elements (tap, first address)–(tap, last address)
+// of a concatenated interval set for a port's prefixes of one family,
+// overlaps merged.
+func tapIntervals(tap []byte, prefixes []netip.Prefix, v4 bool) []nftables.SetElement {
+	var ps []netip.Prefix
+	for _, p := range prefixes {
+		if p.Addr().Unmap().Is4() == v4 {
+			ps = append(ps, netip.PrefixFrom(p.Addr().Unmap(), p.Bits()).Masked())
+		}
+	}
+	var out []nftables.SetElement
+	for _, s := range mergeSpans(ps) {
+		out = append(out, nftables.SetElement{Key: slices.Concat(tap, s.lo.AsSlice()), KeyEnd: slices.Concat(tap, s.hi.AsSlice())})
+	}
+	return out
 }
 
 func (b *nftBatch) inetTable(t *nftables.Table, m *fwModel, fp string) {
@@ -428,23 +533,51 @@ func (b *nftBatch) inetTable(t *nftables.Table, m *fwModel, fp string) {
 	b.rule(t, itail, append(b.icmpTypes(t, unix.IPPROTO_ICMPV6, 130, 131, 132, 134, 135, 136, 143), accept)...)
 	b.rule(t, itail, drop)
 
+	// A port's egress (o-…) and ingress (i-…) chains hold its rules. Ports
+	// with the same rules in one direction — the members of one security
+	// group — share one chain, named by the hash of those rules: a rule
+	// change on a group's thousand ports is then one chain rebuilt, not a
+	// thousand.
 	invalid := append(ctState(expr.CtStateBitINVALID), drop)
-	for _, p := range m.Ports {
-		o := c.AddChain(&nftables.Chain{Name: "o-" + p.ID, Table: t})
-		i := c.AddChain(&nftables.Chain{Name: "i-" + p.ID, Table: t})
-		for _, r := range p.Rules {
+	built := map[string]bool{}
+	chainFor := func(dir string, rules []datapath.Rule) string {
+		var mine []datapath.Rule
+		for _, r := range rules {
+			if (r.Direction == "egress") == (dir == "o") {
+				mine = append(mine, r)
+			}
+		}
+		if mine == nil {
+			mine = []datapath.Rule{}
+		}
+		name := dir + "-" + fingerprint(mine)
+		if built[name] {
+			return name
+		}
+		built[name] = true
+		ch := c.AddChain(&nftables.Chain{Name: name, Table: t})
+		for _, r := range mine {
 			e, ok := b.ruleExprs(t, r)
 			if !ok {
 				continue
 			}
-			if r.Direction == "egress" {
-				b.rule(t, o, append(e, ret)...)
+			if dir == "o" {
+				b.rule(t, ch, append(e, ret)...)
 			} else {
-				b.rule(t, i, append(e, accept)...)
+				b.rule(t, ch, append(e, accept)...)
 			}
 		}
-		b.rule(t, o, goTo(otail.Name))
-		b.rule(t, i, goTo(itail.Name))
+		if dir == "o" {
+			b.rule(t, ch, goTo(otail.Name))
+		} else {
+			b.rule(t, ch, goTo(itail.Name))
+		}
+		return name
+	}
+	ochain, ichain := map[string]string{}, map[string]string{}
+	for _, p := range m.Ports {
+		ochain[p.ID] = chainFor("o", p.Rules)
+		ichain[p.ID] = chainFor("i", p.Rules)
 	}
 
 	byNet := map[string][]fwPort{}
@@ -463,8 +596,8 @@ func (b *nftBatch) inetTable(t *nftables.Table, m *fwModel, fp string) {
 		var egm, inm []nftables.SetElement
 		for _, p := range byNet[n.ID] {
 			for _, mac := range macs(p.MACs) {
-				egm = append(egm, nftables.SetElement{Key: padMAC(mac), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "o-" + p.ID}})
-				inm = append(inm, nftables.SetElement{Key: padMAC(mac), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: "i-" + p.ID}})
+				egm = append(egm, nftables.SetElement{Key: padMAC(mac), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: ochain[p.ID]}})
+				inm = append(inm, nftables.SetElement{Key: padMAC(mac), VerdictData: &expr.Verdict{Kind: expr.VerdictJump, Chain: ichain[p.ID]}})
 			}
 		}
 		b.rule(t, eg, invalid...)

@@ -40,9 +40,9 @@ type Datapath struct {
 
 	mu      sync.Mutex
 	closed  bool
-	fw      fwInstalled
-	fresh   []liveCheck  // veths this Apply made or changed
-	changes atomic.Int64 // host mutations made, for tests of idempotence
+	fw      [2]fwInstalled // bridge, inet
+	fresh   []liveCheck    // veths this Apply made or changed
+	changes atomic.Int64   // host mutations made, for tests of idempotence
 }
 
 var _ datapath.Datapath = (*Datapath)(nil)
@@ -119,18 +119,24 @@ type hostView struct {
 }
 
 func linkList(h *netlink.Handle) ([]netlink.Link, error) {
-	var err error
+	return retryDump(h.LinkList)
+}
+
+// retryDump runs a netlink dump again (a few times) when the kernel reports
+// it interrupted by a concurrent change: on a busy host (links being made,
+// IPv6 addresses coming and going) that happens.
+func retryDump[T any](dump func() (T, error)) (T, error) {
+	var (
+		out T
+		err error
+	)
 	for range 5 {
-		var ls []netlink.Link
-		ls, err = h.LinkList()
-		if err == nil {
-			return ls, nil
-		}
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+		out, err = dump()
+		if err == nil || !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
 	}
-	return nil, err
+	return out, err
 }
 
 func (d *Datapath) scan() (*hostView, error) {
@@ -272,6 +278,7 @@ func (d *Datapath) Apply(ctx context.Context, s datapath.HostState) error {
 		}
 	}
 
+	snaps := nsSnapshots{}
 	for _, p := range s.Ports {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
@@ -279,7 +286,7 @@ func (d *Datapath) Apply(ctx context.Context, s datapath.HostState) error {
 		if _, bad := inv.Ports[p.ID]; bad {
 			continue
 		}
-		if err := d.ensurePort(v, bridges, netMTU, p, fwErr == nil); err != nil {
+		if err := d.ensurePort(v, snaps, bridges, netMTU, p, fwErr == nil); err != nil {
 			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
 		}
 	}
@@ -399,7 +406,7 @@ func toIPNet(p netip.Prefix) *net.IPNet {
 // ensureAddrs makes the addresses of l exactly want (IPv6 link-local
 // addresses, which the kernel manages, aside).
 func (d *Datapath) ensureAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
-	cur, err := h.AddrList(l, netlink.FAMILY_ALL)
+	cur, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(l, netlink.FAMILY_ALL) })
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
 	}
@@ -574,10 +581,13 @@ func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, e
 	return peer, nil
 }
 
-func (d *Datapath) ensurePort(v *hostView, bridges map[string]netlink.Link, netMTU map[string]int, p datapath.Port, fwOK bool) error {
+func (d *Datapath) ensurePort(v *hostView, snaps nsSnapshots, bridges map[string]netlink.Link, netMTU map[string]int, p datapath.Port, fwOK bool) error {
 	br := bridges[p.NetworkID]
 	if br == nil {
 		return fmt.Errorf("network %s not applied", p.NetworkID)
+	}
+	if d.portCurrent(v, snaps, br, orDefault(p.MTU, netMTU[p.NetworkID]), p) {
+		return nil
 	}
 	ns, err := netns.GetFromPath(p.Netns)
 	if err != nil {
@@ -596,18 +606,24 @@ func (d *Datapath) ensurePort(v *hostView, bridges map[string]netlink.Link, netM
 	if err != nil {
 		return err
 	}
+	return d.ensureRoutes(nh, peer.Attrs().Index, p.Addresses, portRoutes(p, peer.Attrs().Index))
+}
+
+// portRoutes are the routes a port's namespace end (link index peer) must
+// have.
+func portRoutes(p datapath.Port, peer int) []route {
 	var want []route
 	// A server with several NICs has a default route through each; the
 	// metric (the NIC's number: eth0 0, eth1 1…) makes the first preferred
 	// and keeps the routes from clashing.
 	metric := ifNumber(p.IfName)
 	for _, g := range p.Gateways {
-		want = append(want, route{dst: defaultPrefix(g), gw: g, link: peer.Attrs().Index, metric: metric})
+		want = append(want, route{dst: defaultPrefix(g), gw: g, link: peer, metric: metric})
 	}
 	for _, r := range p.Routes {
-		want = append(want, route{dst: r.Dst.Masked(), gw: r.NextHop, link: peer.Attrs().Index})
+		want = append(want, route{dst: r.Dst.Masked(), gw: r.NextHop, link: peer})
 	}
-	return d.ensureRoutes(nh, peer.Attrs().Index, p.Addresses, want)
+	return want
 }
 
 func defaultPrefix(a netip.Addr) netip.Prefix {
@@ -634,6 +650,24 @@ func ifNumber(name string) int {
 	return n
 }
 
+func routeKey(dst netip.Prefix, gw netip.Addr, metric int) string {
+	return dst.String() + " via " + gw.String() + " metric " + strconv.Itoa(metric)
+}
+
+// routeKeyOf is the key of a route as the kernel reports it.
+func routeKeyOf(r netlink.Route) string {
+	var dst netip.Prefix
+	if r.Dst != nil {
+		dst = toPrefix(r.Dst)
+	} else if r.Family == unix.AF_INET6 {
+		dst = netip.MustParsePrefix("::/0")
+	} else {
+		dst = netip.MustParsePrefix("0.0.0.0/0")
+	}
+	gw, _ := netip.AddrFromSlice(r.Gw)
+	return routeKey(dst, gw.Unmap(), r.Priority)
+}
+
 // ensureRoutes makes this datapath's routes (protocol routeProto) in a
 // namespace exactly want; link > 0 limits it to the routes through one link.
 // A next hop outside every address prefix is marked on-link.
@@ -644,29 +678,18 @@ func (d *Datapath) ensureRoutes(h *netlink.Handle, link int, addrs []netip.Prefi
 		filter.LinkIndex = link
 		mask |= netlink.RT_FILTER_OIF
 	}
-	cur, err := h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
+	cur, err := retryDump(func() ([]netlink.Route, error) { return h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask) })
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
-	key := func(dst netip.Prefix, gw netip.Addr, metric int) string {
-		return dst.String() + " via " + gw.String() + " metric " + strconv.Itoa(metric)
-	}
+	key := routeKey
 	wanted := map[string]route{}
 	for _, r := range want {
 		wanted[key(r.dst, r.gw, r.metric)] = r
 	}
 	have := map[string]bool{}
 	for _, r := range cur {
-		var dst netip.Prefix
-		if r.Dst != nil {
-			dst = toPrefix(r.Dst)
-		} else if r.Family == unix.AF_INET6 {
-			dst = netip.MustParsePrefix("::/0")
-		} else {
-			dst = netip.MustParsePrefix("0.0.0.0/0")
-		}
-		gw, _ := netip.AddrFromSlice(r.Gw)
-		k := key(dst, gw.Unmap(), r.Priority)
+		k := routeKeyOf(r)
 		if _, ok := wanted[k]; ok && !have[k] {
 			have[k] = true
 			continue

@@ -59,6 +59,26 @@ func (b *nftBatch) set(t *nftables.Table, s *nftables.Set, elems []nftables.SetE
 	return s
 }
 
+// namedSet adds a named set, filled in chunks (see set); it may be empty.
+func (b *nftBatch) namedSet(t *nftables.Table, name string, s *nftables.Set, elems []nftables.SetElement) *nftables.Set {
+	const chunk = 256
+	s.Table, s.Name = t, name
+	b.setID++
+	s.ID = b.setID
+	first := elems[:min(chunk, len(elems))]
+	if err := b.c.AddSet(s, first); err != nil && b.err == nil {
+		b.err = err
+	}
+	for rest := elems[len(first):]; len(rest) > 0; {
+		n := min(chunk, len(rest))
+		if err := b.c.SetAddElements(s, rest[:n]); err != nil && b.err == nil {
+			b.err = err
+		}
+		rest = rest[n:]
+	}
+	return s
+}
+
 // Expression builders. Everything loads into register 1 (16 bytes).
 
 func meta(k expr.MetaKey) expr.Any { return &expr.Meta{Key: k, Register: 1} }
@@ -157,23 +177,6 @@ func (b *nftBatch) icmpTypes(t *nftables.Table, proto byte, types ...byte) []exp
 	return append(out, lookup(s, false))
 }
 
-// macIn matches the 6 bytes loaded at (base, off) against macs.
-func (b *nftBatch) macIn(t *nftables.Table, base expr.PayloadBase, off uint32, macs []net.HardwareAddr, invert bool) []expr.Any {
-	out := []expr.Any{load(base, off, 6)}
-	if len(macs) == 1 {
-		if invert {
-			return append(out, neq(macs[0]))
-		}
-		return append(out, eq(macs[0]))
-	}
-	var elems []nftables.SetElement
-	for _, m := range macs {
-		elems = append(elems, nftables.SetElement{Key: padMAC(m)})
-	}
-	s := b.set(t, &nftables.Set{KeyType: nftables.TypeEtherAddr}, elems)
-	return append(out, lookup(s, invert))
-}
-
 func padMAC(m net.HardwareAddr) []byte { return slices.Clone([]byte(m)) }
 
 // addrIn matches the address loaded at (base, off) against prefixes of one
@@ -228,7 +231,22 @@ func maskBytes(bits, n int) []byte {
 // intervalElems turns prefixes of one family into the start/end elements
 // of an interval set, merging overlaps (the kernel refuses them).
 func intervalElems(ps []netip.Prefix) []nftables.SetElement {
-	type span struct{ lo, hi netip.Addr }
+	var elems []nftables.SetElement
+	for _, s := range mergeSpans(ps) {
+		elems = append(elems, nftables.SetElement{Key: s.lo.AsSlice()})
+		if end := s.hi.Next(); end.IsValid() {
+			elems = append(elems, nftables.SetElement{Key: end.AsSlice(), IntervalEnd: true})
+		}
+	}
+	return elems
+}
+
+// span is a range of addresses, both ends included.
+type span struct{ lo, hi netip.Addr }
+
+// mergeSpans turns prefixes of one family into sorted, disjoint and
+// non-adjacent ranges.
+func mergeSpans(ps []netip.Prefix) []span {
 	var spans []span
 	for _, p := range ps {
 		p = p.Masked()
@@ -248,14 +266,7 @@ func intervalElems(ps []netip.Prefix) []nftables.SetElement {
 		}
 		merged = append(merged, s)
 	}
-	var elems []nftables.SetElement
-	for _, s := range merged {
-		elems = append(elems, nftables.SetElement{Key: s.lo.AsSlice()})
-		if end := s.hi.Next(); end.IsValid() {
-			elems = append(elems, nftables.SetElement{Key: end.AsSlice(), IntervalEnd: true})
-		}
-	}
-	return elems
+	return merged
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {
