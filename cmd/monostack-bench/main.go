@@ -70,6 +70,7 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	concurrency int
+	servers     int
 	starts      int
 	idle        time.Duration
 	only        string
@@ -87,6 +88,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each load benchmark runs")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each load benchmark")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in the load benchmarks")
+	flag.IntVar(&o.servers, "servers", 20, "servers created by server-create (run once and 10 at a time; needs root and the host side)")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
 	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password")
@@ -117,6 +119,8 @@ func (o *options) check() error {
 		return errors.New("give exactly one of --bin and --url")
 	case o.url != "" && o.password == "":
 		return errors.New("--url needs --password")
+	case o.servers < 1 || o.servers > 500:
+		return errors.New("--servers must be in [1, 500]")
 	case o.duration <= 0 || o.duration > maxDuration:
 		return fmt.Errorf("--duration must be in (0, %s]", maxDuration)
 	case o.warmup < 0 || o.warmup > maxDuration:
@@ -129,7 +133,7 @@ func (o *options) check() error {
 		return fmt.Errorf("--starts must be in [1, %d]", maxStarts)
 	}
 	for _, name := range o.selected() {
-		if !slices.Contains(allBenchmarks, name) {
+		if !slices.Contains(allBenchmarks, name) && name != "server-create" {
 			return fmt.Errorf("--only: unknown benchmark %q", name)
 		}
 	}
@@ -146,6 +150,8 @@ func (o *options) check() error {
 	return nil
 }
 
+// allBenchmarks run by default; "server-create" runs only when named in
+// --only, since it needs root and the host side (runc, the datapath).
 var allBenchmarks = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
 
 func (o *options) selected() []string {
@@ -256,6 +262,10 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 			if err := inst.stop(); err != nil && retErr == nil {
 				retErr = err
 			}
+			// Servers and networks outlive the daemon on the host: remove them.
+			if out, err := exec.Command(bin, "purge", "--data-dir", dir).CombinedOutput(); err != nil && retErr == nil {
+				retErr = fmt.Errorf("purge: %v: %s", err, out)
+			}
 		}()
 		base, pid = inst.url, inst.pid()
 		pw, err := readPasswords(filepath.Join(dir, "passwords"))
@@ -265,6 +275,15 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 		creds = credentials{user: "admin", project: "admin", password: pw["admin"]}
 	}
 
+	if o.wants("server-create") {
+		for _, conc := range []int{1, 10} {
+			r, err := serverCreates(ctx, base, creds, o.servers, conc)
+			rows = append(rows, r)
+			if err != nil {
+				return err
+			}
+		}
+	}
 	lr, err := loadBenchmarks(ctx, o, base, pid, creds)
 	rows = append(rows, lr...)
 	if err != nil {
