@@ -415,14 +415,21 @@ func writeStarted(dir string, t time.Time) error {
 	return shim.ReplaceFile(filepath.Join(dir, startedFile), b, 0o600)
 }
 
+// current reads a container's record and works out its state; the caller
+// holds the container's lock.
+func (r *Runtime) current(ctx context.Context, id string) (*record, runtime.State, error) {
+	rec, err := r.readRecord(id)
+	if err != nil {
+		return nil, runtime.State{}, err
+	}
+	st, err := r.state(ctx, rec, nil)
+	return rec, st, err
+}
+
 // Start runs a Created container, or makes a Stopped one again and runs it.
 func (r *Runtime) Start(ctx context.Context, id string) error {
 	defer r.lock(id)()
-	rec, err := r.readRecord(id)
-	if err != nil {
-		return err
-	}
-	st, err := r.state(ctx, rec, nil)
+	rec, st, err := r.current(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -527,11 +534,7 @@ func StopSignal(img runtime.ImageConfig) syscall.Signal {
 // Stop stops the container: its stop signal, then SIGKILL after timeout.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
 	defer r.lock(id)()
-	rec, err := r.readRecord(id)
-	if err != nil {
-		return err
-	}
-	st, err := r.state(ctx, rec, nil)
+	rec, st, err := r.current(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -560,11 +563,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) er
 // Kill signals the container's init.
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
 	defer r.lock(id)()
-	rec, err := r.readRecord(id)
-	if err != nil {
-		return err
-	}
-	st, err := r.state(ctx, rec, nil)
+	_, st, err := r.current(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -589,11 +588,7 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 
 func (r *Runtime) freeze(ctx context.Context, id string, pause bool) error {
 	defer r.lock(id)()
-	rec, err := r.readRecord(id)
-	if err != nil {
-		return err
-	}
-	st, err := r.state(ctx, rec, nil)
+	_, st, err := r.current(ctx, id)
 	if err != nil {
 		return err
 	}
