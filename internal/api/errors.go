@@ -67,3 +67,7 @@ func AsError(err error) *Error {
 	}
 	return &Error{Status: http.StatusInternalServerError, Message: "An unexpected error prevented the server from fulfilling your request.", Err: err}
 }
+
+// IsNotFound reports whether err maps to a 404: a 404 *Error or a missing
+// row (store.ErrNotFound).
+func IsNotFound(err error) bool { return err != nil && AsError(err).Status == http.StatusNotFound }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -115,7 +114,7 @@ func (a computeNetworks) CreatePort(ctx context.Context, r compute.PortRequest) 
 		req.SecurityGroups = append(req.SecurityGroups, id)
 	}
 	p, err := a.net.CreatePort(ctx, req)
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		// The network was checked with the caller's credentials when the
 		// server was asked for (CheckNetwork); one a member cannot see is
 		// an admin's choice.
@@ -123,11 +122,6 @@ func (a computeNetworks) CreatePort(ctx context.Context, r compute.PortRequest) 
 		p, err = a.net.CreatePort(ctx, req)
 	}
 	return toComputePort(p), err
-}
-
-func isNotFound(err error) bool {
-	var ae *api.Error
-	return errors.As(err, &ae) && ae.Status == 404
 }
 
 func (a computeNetworks) GetPort(ctx context.Context, id string) (compute.Port, error) {

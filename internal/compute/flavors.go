@@ -119,7 +119,7 @@ func (s *Service) flavorVisible(ctx context.Context, c *api.Credentials, f Flavo
 // getFlavor returns a flavor the caller may see, with its extra specs.
 func (s *Service) getFlavor(ctx context.Context, c *api.Credentials, id string) (Flavor, error) {
 	f, err := scanFlavor(s.db.QueryRowContext(ctx, `SELECT `+flavorCols+` FROM compute_flavors WHERE id=?`, id))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return f, api.NotFound("Flavor %s could not be found.", id)
 	}
 	if err != nil {
@@ -132,10 +132,6 @@ func (s *Service) getFlavor(ctx context.Context, c *api.Credentials, id string) 
 	}
 	f.ExtraSpecs, err = s.extraSpecs(ctx, s.db, id)
 	return f, err
-}
-
-func isNotFound(err error) bool {
-	return err != nil && api.AsError(err).Status == 404
 }
 
 func isAdmin(c *api.Credentials) bool { return c != nil && c.CloudAdmin() }

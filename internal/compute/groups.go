@@ -24,7 +24,7 @@ func (s *Service) loadGroup(ctx context.Context, id string) (Group, error) {
 	var rules string
 	err := store.Translate(s.db.QueryRowContext(ctx, `SELECT id, name, project_id, user_id, policy, rules FROM compute_server_groups WHERE id=?`, id).
 		Scan(&g.ID, &g.Name, &g.ProjectID, &g.UserID, &g.Policy, &rules))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return g, api.NotFound("Instance group %s could not be found.", id)
 	}
 	if err != nil {

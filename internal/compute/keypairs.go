@@ -69,7 +69,7 @@ func scanKeypair(row interface{ Scan(...any) error }) (Keypair, error) {
 
 func (s *Service) getKeypair(ctx context.Context, user, name string) (Keypair, error) {
 	k, err := scanKeypair(s.db.QueryRowContext(ctx, `SELECT `+keypairCols+` FROM compute_keypairs WHERE user_id=? AND name=?`, user, name))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return k, api.NotFound("Keypair %s not found for user %s", name, user)
 	}
 	return k, err

@@ -155,7 +155,7 @@ func serverNotFound(id string) error { return api.NotFound("Instance %s could no
 // loadServer reads a server with its metadata, tags and ports.
 func (s *Service) loadServer(ctx context.Context, q queryer, id string) (Server, error) {
 	sv, err := scanServer(q.QueryRowContext(ctx, `SELECT `+serverCols+` FROM compute_servers WHERE id=?`, id))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return sv, serverNotFound(id)
 	}
 	if err != nil {
@@ -515,7 +515,7 @@ func (s *Service) cleanupHost(ctx context.Context, sv Server) error {
 			err = s.networks.DeletePort(ctx, p.PortID)
 		} else {
 			_, err = s.networks.BindPort(ctx, p.PortID, "", "", "", nil)
-			if isNotFound(err) {
+			if api.IsNotFound(err) {
 				err = nil
 			}
 		}

@@ -301,7 +301,7 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 		flavorRef = n.String()
 	}
 	flavor, err := s.getFlavor(ctx, c, ref(flavorRef))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return api.BadRequest("Flavor %s could not be found.", ref(flavorRef))
 	}
 	if err != nil {
@@ -316,7 +316,7 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 	}
 	imageID := ref(*sb.ImageRef)
 	img, err := s.images.Lookup(ctx, c, imageID)
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return api.BadRequest("Can not find requested image")
 	}
 	if err != nil {
@@ -341,7 +341,7 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 	var keyName, keyData string
 	if sb.KeyName != nil && *sb.KeyName != "" {
 		k, err := s.getKeypair(ctx, c.UserID, *sb.KeyName)
-		if isNotFound(err) {
+		if api.IsNotFound(err) {
 			return api.BadRequest("Invalid key_name provided.")
 		}
 		if err != nil {
@@ -592,7 +592,7 @@ func (s *Service) parseNetworks(ctx context.Context, v api.Version, c *api.Crede
 		switch {
 		case n.Port != "":
 			p, err := s.networks.GetPort(ctx, n.Port)
-			if isNotFound(err) || (err == nil && !isAdmin(c) && p.ProjectID != c.ProjectID) {
+			if api.IsNotFound(err) || (err == nil && !isAdmin(c) && p.ProjectID != c.ProjectID) {
 				return nil, api.BadRequest("Port id %s could not be found.", n.Port)
 			}
 			if err != nil {
@@ -603,7 +603,7 @@ func (s *Service) parseNetworks(ctx context.Context, v api.Version, c *api.Crede
 			}
 			nr.NetworkID = p.NetworkID
 		case n.UUID != "":
-			if _, err := s.networks.CheckNetwork(ctx, c.ProjectID, n.UUID); isNotFound(err) {
+			if _, err := s.networks.CheckNetwork(ctx, c.ProjectID, n.UUID); api.IsNotFound(err) {
 				return nil, api.BadRequest("Network %s could not be found.", n.UUID)
 			} else if err != nil {
 				return nil, err
@@ -1050,7 +1050,7 @@ func (s *Service) handleRebuild(w http.ResponseWriter, r *http.Request, v api.Ve
 		return api.BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
 	}
 	img, err := s.images.Lookup(ctx, c, ref(rb.ImageRef))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return api.BadRequest("Can not find requested image")
 	}
 	if err != nil {

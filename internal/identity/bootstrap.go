@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/monostack/monostack/internal/api"
 )
@@ -26,7 +25,7 @@ type Bootstrap struct {
 // idempotent: on a database that has it all, it changes nothing (existing
 // users keep their passwords).
 func (s *Service) EnsureBootstrap(ctx context.Context, b Bootstrap) error {
-	if _, err := s.GetDomain(ctx, "default"); isNotFound(err) {
+	if _, err := s.GetDomain(ctx, "default"); api.IsNotFound(err) {
 		if _, err := s.CreateDomain(ctx, Domain{ID: "default", Name: "Default", Description: "The default domain", Enabled: true}); err != nil {
 			return err
 		}
@@ -36,7 +35,7 @@ func (s *Service) EnsureBootstrap(ctx context.Context, b Bootstrap) error {
 	projects := map[string]string{}
 	for _, name := range []string{"admin", "demo", "service"} {
 		p, err := s.ProjectByName(ctx, "default", name)
-		if isNotFound(err) {
+		if api.IsNotFound(err) {
 			desc := map[string]string{"admin": "Bootstrap project for the cloud's administrators",
 				"demo": "Demo project", "service": "Project for the services' own users"}[name]
 			p, err = s.CreateProject(ctx, Project{Name: name, DomainID: "default", Description: desc, Enabled: true})
@@ -49,7 +48,7 @@ func (s *Service) EnsureBootstrap(ctx context.Context, b Bootstrap) error {
 	roles := map[string]string{}
 	for _, name := range []string{"admin", "member", "reader", "service"} {
 		r, err := s.RoleByName(ctx, name)
-		if isNotFound(err) {
+		if api.IsNotFound(err) {
 			r, err = s.CreateRole(ctx, Role{Name: name})
 		}
 		if err != nil {
@@ -71,7 +70,7 @@ func (s *Service) EnsureBootstrap(ctx context.Context, b Bootstrap) error {
 	for i, wu := range wants {
 		go func() {
 			u, err := s.UserByName(ctx, "default", wu.name)
-			if isNotFound(err) {
+			if api.IsNotFound(err) {
 				u, err = s.createUserAtCost(ctx, User{Name: wu.name, DomainID: "default", Enabled: true,
 					DefaultProjectID: projects[wu.project]}, wu.password, b.Generated[wu.name])
 			}
@@ -97,9 +96,4 @@ func (s *Service) EnsureBootstrap(ctx context.Context, b Bootstrap) error {
 		}
 	}
 	return s.EnsureService(ctx, "identity", "keystone", "Keystone Identity Service", s.URL())
-}
-
-func isNotFound(err error) bool {
-	var ae *api.Error
-	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
 }

@@ -238,7 +238,7 @@ func (s *Service) handleCreateRegion(w http.ResponseWriter, r *http.Request) err
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.getRegion(ctx, tx, rg.ID); err == nil {
 			return api.Conflict("Conflict occurred attempting to store region - Duplicate ID, %s..", rg.ID)
-		} else if !isNotFound(err) {
+		} else if !api.IsNotFound(err) {
 			return err
 		}
 		if rg.ParentID != "" {
@@ -721,18 +721,18 @@ func (s *Service) resolveEndpoint(ctx context.Context, tx *sql.Tx, p endpointPat
 		_, err := s.getRegion(ctx, tx, p.regionID)
 		switch {
 		case err == nil:
-		case isNotFound(err) && p.legacy:
+		case api.IsNotFound(err) && p.legacy:
 			if _, err := tx.ExecContext(ctx, `INSERT INTO regions (id, description) VALUES (?, '')`, p.regionID); err != nil {
 				return err
 			}
-		case isNotFound(err):
+		case api.IsNotFound(err):
 			return catalogValidation("endpoint region_id", "region table")
 		default:
 			return err
 		}
 	}
 	if p.serviceID.set {
-		if _, err := s.getService(ctx, tx, p.serviceID.val); isNotFound(err) {
+		if _, err := s.getService(ctx, tx, p.serviceID.val); api.IsNotFound(err) {
 			return catalogValidation("endpoint service_id", "service table")
 		} else if err != nil {
 			return err

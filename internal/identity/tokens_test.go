@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/monostack/monostack/internal/api"
 	"slices"
 	"testing"
 	"time"
@@ -365,7 +366,7 @@ func TestRevokeToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.validate(context.Background(), other, false); !isNotFound(err) {
+	if _, err := svc.validate(context.Background(), other, false); !api.IsNotFound(err) {
 		t.Fatalf("revoked token after restart: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/monostack/monostack/internal/api"
 	"net"
 	"net/http"
 	"net/netip"
@@ -351,7 +352,7 @@ func (s *Service) portGroups(ctx context.Context, tx *sql.Tx, c caller, p *Port,
 		for _, g := range asked {
 			sg, err := s.getSG(ctx, tx, g)
 			if err != nil || (sg.ProjectID != p.ProjectID && !c.admin) {
-				if err != nil && !isNotFound(err) {
+				if err != nil && !api.IsNotFound(err) {
 					return err
 				}
 				return sgNotFound(g)

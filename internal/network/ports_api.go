@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"database/sql"
+	"github.com/monostack/monostack/internal/api"
 	"net/netip"
 )
 
@@ -125,7 +126,7 @@ func (s *Service) BindPort(ctx context.Context, id, host, deviceID, deviceOwner 
 func (s *Service) DeletePort(ctx context.Context, id string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		p, err := s.getPort(ctx, tx, id)
-		if isNotFound(err) {
+		if api.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"github.com/monostack/monostack/internal/api"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -15,7 +16,7 @@ func TestPortGoAPI(t *testing.T) {
 	ctx := t.Context()
 	private := byName(tc.list(tc.demo, "networks", ""), "private")["id"].(string)
 	altNet := tc.create(tc.alt, "network", map[string]any{})["id"].(string)
-	if _, err := tc.net.CreatePort(ctx, PortRequest{ProjectID: tc.demoProject, NetworkID: altNet}); !isNotFound(err) {
+	if _, err := tc.net.CreatePort(ctx, PortRequest{ProjectID: tc.demoProject, NetworkID: altNet}); !api.IsNotFound(err) {
 		t.Fatalf("port on another project's network: %v", err)
 	}
 	p, err := tc.net.CreatePort(ctx, PortRequest{ProjectID: tc.demoProject, NetworkID: private, DeviceID: "vm", DeviceOwner: "compute:nova"})

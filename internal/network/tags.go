@@ -3,7 +3,6 @@ package network
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -270,9 +269,4 @@ func (s *Service) handleTags(collection string) api.HandlerFunc {
 		}
 		return nil
 	}
-}
-
-func isNotFound(err error) bool {
-	var ae *api.Error
-	return errors.Is(err, store.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
 }

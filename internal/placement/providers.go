@@ -26,7 +26,7 @@ func providerNotFound(id string) error {
 
 func (s *Service) getProvider(ctx context.Context, q queryer, id string) (Provider, error) {
 	p, err := scanProvider(q.QueryRowContext(ctx, `SELECT `+providerCols+` FROM placement_providers WHERE uuid=?`, id))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return p, providerNotFound(id)
 	}
 	return p, err
@@ -41,20 +41,10 @@ func (s *Service) GetProvider(ctx context.Context, id string) (Provider, error) 
 // for the host).
 func (s *Service) ProviderByName(ctx context.Context, name string) (Provider, error) {
 	p, err := scanProvider(s.db.QueryRowContext(ctx, `SELECT `+providerCols+` FROM placement_providers WHERE name=?`, name))
-	if isNotFound(err) {
+	if api.IsNotFound(err) {
 		return p, api.NotFound("No resource provider with name %s found", name)
 	}
 	return p, err
-}
-
-func isNotFound(err error) bool {
-	if err == nil {
-		return false
-	}
-	if e := api.AsError(err); e.Status == 404 {
-		return true
-	}
-	return false
 }
 
 func (s *Service) createProvider(ctx context.Context, tx *sql.Tx, p Provider) (Provider, error) {
