@@ -471,6 +471,17 @@ func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, e
 		}
 	}()
 	tap := v.byName[w.tap]
+	if tap != nil && tap.Attrs().Alias == "" && tap.Type() == "veth" {
+		// A veth under this port's name with no mark at all is what a crash
+		// between creating the pair and marking it leaves (the kernel takes
+		// an alias only after creation): ours, so remade. (A foreign veth
+		// named tap<this port's id> is not a real risk.)
+		d.log.Info("unmarked veth left by an interrupted create: remaking it", "tap", w.tap)
+		if err := d.deleteLink(v, tap); err != nil {
+			return nil, err
+		}
+		tap = nil
+	}
 	if tap != nil && tap.Attrs().Alias != w.alias {
 		return nil, fmt.Errorf("%s (alias %q): %w", w.tap, tap.Attrs().Alias, datapath.ErrConflict)
 	}
