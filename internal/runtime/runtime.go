@@ -86,6 +86,10 @@ type Runtime interface {
 	// lifecycle above. Spec.Image must have been ensured (else
 	// ErrImageNotFound). Creating an id that exists returns its state when
 	// the spec is the same and fails with ErrExists when it differs.
+	// Devices are left out of that comparison: they are what SetDevices
+	// last set, and a Create of an existing container neither compares
+	// nor changes them (a caller re-creating a server from its original
+	// spec after volumes were attached gets its state, devices kept).
 	Create(ctx context.Context, spec Spec) (State, error)
 	// Start runs a Created or Stopped container; a Running one is left
 	// alone; a Paused one is ErrState.
@@ -102,6 +106,19 @@ type Runtime interface {
 	// Paused one. Each is idempotent; other states are ErrState.
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
+	// SetDevices replaces a container's devices (Spec.Devices, validated as at Create).
+	// A Running or Paused container gets the added device nodes at once, with the device
+	// cgroup allowing exactly them, and loses the removed ones; every later boot has the new
+	// list. The same list changes nothing. Unknown id: ErrNotFound.
+	//
+	// A Created container (its init made, not started) is changed at once
+	// too. A removed device is no longer opened by the container's
+	// processes, but a descriptor opened before stays usable until it is
+	// closed: the caller detaching a volume makes sure it is no longer in
+	// use first. A change that cannot be made in a live container (a host
+	// without the cgroup v1 devices controller) fails with ErrState and
+	// changes nothing; a Stopped container can always be changed.
+	SetDevices(ctx context.Context, id string, devices []Device) error
 	// Delete kills the container if it runs and removes it: process, root
 	// filesystem with its changes, network namespace, logs. A container
 	// that is not there is not an error.
@@ -171,7 +188,8 @@ const (
 	Stopped Status = "stopped"
 )
 
-// Spec is what a container is made from. It is fixed at Create.
+// Spec is what a container is made from. It is fixed at Create, but for
+// Devices, which SetDevices replaces.
 type Spec struct {
 	// ID names the container: letters, digits, '_', '.', '-', at most 128,
 	// starting with a letter or digit (a uuid fits).
@@ -189,7 +207,7 @@ type Spec struct {
 	Mounts []Mount `json:"mounts,omitempty"`
 	// Devices are host device nodes given to the container (a volume's
 	// block device as /dev/vdb, say), with a device-cgroup rule allowing
-	// them.
+	// them. SetDevices changes them, in a running container too.
 	Devices []Device `json:"devices,omitempty"`
 	// MaxLogBytes is how much of the console output is kept at least;
 	// DefaultMaxLogBytes when 0.

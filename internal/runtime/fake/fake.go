@@ -229,13 +229,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 			return runtime.State{}, fmt.Errorf("%w: mount source: %v", runtime.ErrInvalid, err)
 		}
 	}
-	for _, d := range spec.Devices {
-		var st unix.Stat_t
-		if err := unix.Stat(d.HostPath, &st); err != nil || (st.Mode&unix.S_IFMT != unix.S_IFBLK && st.Mode&unix.S_IFMT != unix.S_IFCHR) {
-			return runtime.State{}, fmt.Errorf("%w: %s is not a device node", runtime.ErrInvalid, d.HostPath)
-		}
+	if err := checkDevices(spec.Devices); err != nil {
+		return runtime.State{}, err
 	}
 	r.h.nextPid++
+	spec.Devices = slices.Clone(spec.Devices)
 	c := &container{spec: spec, img: img.cfg, st: runtime.State{
 		ID: spec.ID, Image: spec.Image, Status: runtime.Created, Pid: r.h.nextPid,
 		Netns: r.netns(spec.ID), ExitCode: -1, CreatedAt: time.Now().UTC(),
@@ -244,8 +242,62 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 	return c.st, nil
 }
 
+// equalSpec compares specs as Create does: but for Devices, which
+// SetDevices changes.
 func equalSpec(a, b runtime.Spec) bool {
+	a.Devices, b.Devices = nil, nil
 	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// checkDevices checks that the devices are device nodes on this host, as
+// the real runtime does.
+func checkDevices(devs []runtime.Device) error {
+	for _, d := range devs {
+		var st unix.Stat_t
+		if err := unix.Stat(d.HostPath, &st); err != nil || (st.Mode&unix.S_IFMT != unix.S_IFBLK && st.Mode&unix.S_IFMT != unix.S_IFCHR) {
+			return fmt.Errorf("%w: %s is not a device node", runtime.ErrInvalid, d.HostPath)
+		}
+	}
+	return nil
+}
+
+// SetDevices replaces the container's devices, in any state.
+func (r *Runtime) SetDevices(ctx context.Context, id string, devices []runtime.Device) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	if slices.Equal(c.spec.Devices, devices) {
+		return nil
+	}
+	spec := c.spec
+	spec.Devices = devices
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if err := checkDevices(devices); err != nil {
+		return err
+	}
+	if len(devices) == 0 {
+		c.spec.Devices = nil
+	} else {
+		c.spec.Devices = slices.Clone(devices)
+	}
+	return nil
+}
+
+// Devices returns the devices container id has now (its Spec.Devices as
+// SetDevices last set them).
+func (r *Runtime) Devices(id string) ([]runtime.Device, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(c.spec.Devices), nil
 }
 
 // numericUsers resolves "root" and numeric users only.

@@ -12,6 +12,9 @@ type host struct{ h *fake.Host }
 
 func (h host) Open(t *testing.T, owner string) runtime.Runtime { return fake.New(h.h, owner) }
 func (h host) Leftovers(owner string) string                   { return h.h.Leftovers(owner) }
+func (h host) Devices(owner, id string) ([]runtime.Device, error) {
+	return fake.New(h.h, owner).Devices(id)
+}
 
 func TestConformance(t *testing.T) {
 	shared := fake.NewHost() // one host for all tests, as a real machine is

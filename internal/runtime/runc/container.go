@@ -35,7 +35,8 @@ const (
 	workDir      = "fs/work"
 )
 
-// record is what a container is, fixed at Create.
+// record is what a container is: fixed at Create, but for its devices,
+// which SetDevices replaces.
 type record struct {
 	Spec      runtime.Spec        `json:"spec"`
 	Kind      string              `json:"image_kind"`
@@ -86,6 +87,16 @@ func (r *Runtime) writeNewRecord(rec *record) error {
 	return nil
 }
 
+// writeRecord replaces the record of an existing container, atomically
+// and synced.
+func (r *Runtime) writeRecord(rec *record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return shim.WriteFileAtomic(filepath.Join(r.containerDir(rec.Spec.ID), recordFile), b, 0o600)
+}
+
 // containerIDs lists the containers that have a record.
 func (r *Runtime) containerIDs() ([]string, error) {
 	entries, err := os.ReadDir(r.containersDir())
@@ -101,7 +112,12 @@ func (r *Runtime) containerIDs() ([]string, error) {
 	return ids, nil
 }
 
+// sameSpec reports whether a Create of spec b is a Create of the existing
+// container of spec a. Devices are not compared: they are what SetDevices
+// last set, and a caller re-creating a container from the spec it was
+// first made from (before volumes were attached) must get its state.
 func sameSpec(a, b runtime.Spec) bool {
+	a.Devices, b.Devices = nil, nil
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return reflect.DeepEqual(ja, jb)

@@ -10,9 +10,11 @@
 //
 //	StateDir/images/<image>/rootfs         the unpacked image (overlay lower, never written)
 //	StateDir/images/<image>/image.json     kind and config (entrypoint, env, …)
-//	StateDir/containers/<id>/record.json   the Spec and image config, written at Create (synced)
+//	StateDir/containers/<id>/record.json   the Spec and image config, written at Create (synced);
+//	                                        SetDevices rewrites its devices
 //	                        fs/upper, fs/work       the container's writable layer
-//	                        bundle/config.json      the OCI config, made again before each run
+//	                        bundle/config.json      the OCI config, made again before each run;
+//	                                                SetDevices keeps its devices the live ones
 //	                        bundle/rootfs           the overlay mount (host mount namespace)
 //	                        shim.json shim.pid      the shim's config; its pid and start time
 //	                        console.log[.1]         stdout+stderr, rotated at MaxLogBytes
@@ -53,6 +55,28 @@
 // plugged before they start again; orphans (namespaces, runc containers,
 // mounts, directories with O's names but no record) are reported for
 // RemoveOrphans.
+//
+// # Hot-plug
+//
+// SetDevices changes the devices of a container whose init is live
+// (Created, Running or Paused) without a process in it: the daemon writes
+// the container's v1 devices cgroup (devices.deny, then devices.allow) and
+// makes or removes the nodes through /proc/<init>/root, opening each
+// directory without following symlinks (mknodat, unlinkat, then chown and
+// chmod through a handle on the node). Nothing runs in the container, so
+// it works on a frozen one and on images with no mknod or rm, and nothing
+// the container made in its /dev can make the daemon write elsewhere. The
+// order is: take away access, remove nodes, give access, make nodes; a
+// failure undoes what was done and leaves the record as it was.
+// config.json says what devices the live container has (it was made from
+// it, and hot-plug keeps it so), and a change is worked out against it;
+// the record says what later boots get. Device keys the default rules (or
+// runc's own list) allow are never denied, so that a device shared with
+// /dev/null, say, does not take /dev/null away. cgroup v1 checks access
+// when a device is opened: a descriptor opened before a removal stays
+// usable until closed. With cgroup v2 only, runc's eBPF device program
+// cannot be changed from outside, and SetDevices of a live container is
+// ErrState; a stopped one gets its devices at its next boot.
 //
 // # Security
 //

@@ -105,6 +105,19 @@ func (h *testHost) open(t testing.TB, owner string) *Runtime {
 	return r
 }
 
+// Devices reads the devices of container id in owner's record.
+func (h *testHost) Devices(owner, id string) ([]runtime.Device, error) {
+	r, err := New(testConfig(h.base, owner, nil))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.readRecord(id)
+	if err != nil {
+		return nil, err
+	}
+	return rec.Spec.Devices, nil
+}
+
 func (h *testHost) Leftovers(owner string) string {
 	return leftovers(owner, filepath.Join(h.base, owner))
 }

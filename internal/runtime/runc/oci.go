@@ -89,6 +89,28 @@ func lookupDevices(devs []runtime.Device) ([]hostDevice, error) {
 	return out, nil
 }
 
+// deviceConfig is the device part of a container's OCI config: the nodes
+// of devs, and the device-cgroup rules (the default ones, then one
+// allowing each of devs).
+func deviceConfig(devs []hostDevice) ([]specs.LinuxDevice, []specs.LinuxDeviceCgroup) {
+	var nodes []specs.LinuxDevice
+	rules := defaultDeviceRules()
+	for _, d := range devs {
+		access := "rw"
+		if d.ReadOnly {
+			access = "r"
+		}
+		nodes = append(nodes, specs.LinuxDevice{
+			Path: d.Path, Type: d.typ, Major: d.major, Minor: d.minor,
+			FileMode: ptr(d.mode), UID: ptr(d.uid), GID: ptr(d.gid),
+		})
+		rules = append(rules, specs.LinuxDeviceCgroup{
+			Allow: true, Type: d.typ, Major: ptr(d.major), Minor: ptr(d.minor), Access: access,
+		})
+	}
+	return nodes, rules
+}
+
 // ociSpec is the OCI runtime config of a container.
 func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice) *specs.Spec {
 	s := rec.Spec
@@ -134,19 +156,7 @@ func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice)
 		}
 		spec.Mounts = append(spec.Mounts, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: opts})
 	}
-	for _, d := range devs {
-		access := "rw"
-		if d.ReadOnly {
-			access = "r"
-		}
-		spec.Linux.Devices = append(spec.Linux.Devices, specs.LinuxDevice{
-			Path: d.Path, Type: d.typ, Major: d.major, Minor: d.minor,
-			FileMode: ptr(d.mode), UID: ptr(d.uid), GID: ptr(d.gid),
-		})
-		spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, specs.LinuxDeviceCgroup{
-			Allow: true, Type: d.typ, Major: ptr(d.major), Minor: ptr(d.minor), Access: access,
-		})
-	}
+	spec.Linux.Devices, spec.Linux.Resources.Devices = deviceConfig(devs)
 	if !r.noSeccomp {
 		spec.Linux.Seccomp = seccompProfile()
 	}
@@ -165,14 +175,15 @@ func defaultMounts() []specs.Mount {
 	}
 }
 
+// resources are the cgroup limits of res; the device rules are
+// deviceConfig's.
 func (r *Runtime) resources(res runtime.Resources) *specs.LinuxResources {
 	pids := res.Pids
 	if pids == 0 {
 		pids = runtime.DefaultPidsLimit
 	}
 	out := &specs.LinuxResources{
-		Devices: defaultDeviceRules(),
-		Pids:    &specs.LinuxPids{Limit: ptr(pids)},
+		Pids: &specs.LinuxPids{Limit: ptr(pids)},
 	}
 	if res.MemoryBytes > 0 {
 		out.Memory = &specs.LinuxMemory{Limit: ptr(res.MemoryBytes)}

@@ -62,6 +62,9 @@ type Runtime struct {
 	swap      bool   // the memory cgroup limits memory+swap
 	nofile    uint64 // the containers' RLIMIT_NOFILE
 	log       *slog.Logger
+	// devicesCgroup is the mount point of the cgroup v1 devices
+	// hierarchy, which hot-plug writes to.
+	devicesCgroup string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex // per container and per image
@@ -90,6 +93,8 @@ func New(cfg Config) (*Runtime, error) {
 		shimArgs:  cfg.ShimArgs,
 		log:       cfg.Logger,
 		locks:     map[string]*sync.Mutex{},
+
+		devicesCgroup: "/sys/fs/cgroup/devices",
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

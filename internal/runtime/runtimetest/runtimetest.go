@@ -34,6 +34,14 @@ type Host interface {
 	Leftovers(owner string) string
 }
 
+// DeviceHost is a Host that can tell what devices a container has on
+// record (its Spec.Devices as SetDevices last set them, what its next boot
+// gets). A Host that is one lets the suite check SetDevices' effect, not
+// only its errors.
+type DeviceHost interface {
+	Devices(owner, id string) ([]runtime.Device, error)
+}
+
 // Run runs the suite; newHost is called once per test.
 func Run(t *testing.T, newHost func(t *testing.T) Host) {
 	tests := []struct {
@@ -48,6 +56,8 @@ func Run(t *testing.T, newHost func(t *testing.T) Host) {
 		{"StopCreated", testStopCreated},
 		{"NotFound", testNotFound},
 		{"StateErrors", testStateErrors},
+		{"SetDevices", testSetDevices},
+		{"SetDevicesInvalid", testSetDevicesInvalid},
 		{"Snapshot", testSnapshot},
 		{"Restart", testRestart},
 		{"Ownership", testOwnership},
@@ -451,6 +461,8 @@ func testNotFound(t *testing.T, h Host) {
 	_, err = rt.Exec(ctx, id, runtime.ExecSpec{Args: []string{"true"}})
 	wantErr(t, "Exec", err, runtime.ErrNotFound)
 	wantErr(t, "Snapshot", rt.Snapshot(ctx, id, io.Discard), runtime.ErrNotFound)
+	wantErr(t, "SetDevices", rt.SetDevices(ctx, id, nil), runtime.ErrNotFound)
+	wantErr(t, "SetDevices(path)", rt.SetDevices(ctx, "../x", nil), runtime.ErrNotFound)
 	for _, bad := range []string{id, "", "../x", "a/b"} {
 		if err := rt.Delete(ctx, bad); err != nil {
 			t.Fatalf("Delete(%q) of nothing: %v", bad, err)
@@ -674,4 +686,187 @@ func testParallel(t *testing.T, h Host) {
 	if l, err := rt.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("List = %v, %v", ids(l), err)
 	}
+}
+
+// Host devices every Linux host has, to give containers in the SetDevices
+// tests (character devices: a container given them can do no harm).
+var (
+	devVdb   = runtime.Device{HostPath: "/dev/null", Path: "/dev/vdb"}
+	devVdcRO = runtime.Device{HostPath: "/dev/zero", Path: "/dev/vdc", ReadOnly: true}
+)
+
+// checkDevices checks, when the host can tell, that container id of owner
+// has want on record.
+func checkDevices(t *testing.T, h Host, owner, id string, want []runtime.Device) {
+	t.Helper()
+	dh, ok := h.(DeviceHost)
+	if !ok {
+		return
+	}
+	got, err := dh.Devices(owner, id)
+	if err != nil {
+		t.Fatalf("Devices(%s): %v", id, err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("devices of %s = %+v, want %+v", id, got, want)
+	}
+}
+
+// testSetDevices: SetDevices in every state is idempotent, keeps the
+// container as it is, lasts across a stop and a start and a restart, and
+// is not undone by a Create of the original spec.
+func testSetDevices(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	owner := NewOwner()
+	rt := open(t, h, owner)
+	spec := MachineSpec(withImage(t, ctx, rt))
+	if _, err := rt.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	checkDevices(t, h, owner, spec.ID, nil)
+	one := []runtime.Device{devVdb}
+	two := []runtime.Device{devVdb, devVdcRO}
+
+	// Created.
+	for i := 0; i < 2; i++ {
+		if err := rt.SetDevices(ctx, spec.ID, one); err != nil {
+			t.Fatalf("SetDevices(created) #%d: %v", i, err)
+		}
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Created)
+	checkDevices(t, h, owner, spec.ID, one)
+	// Create of the spec it was made from: its state, devices kept; of
+	// another spec: still ErrExists.
+	if st, err := rt.Create(ctx, spec); err != nil || st.Status != runtime.Created {
+		t.Fatalf("Create of the original spec after SetDevices: %+v, %v", st, err)
+	}
+	withDevs := spec
+	withDevs.Devices = two
+	if _, err := rt.Create(ctx, withDevs); err != nil {
+		t.Fatalf("Create with other devices: %v", err)
+	}
+	checkDevices(t, h, owner, spec.ID, one)
+	other := spec
+	other.Resources.Pids++
+	_, err := rt.Create(ctx, other)
+	wantErr(t, "Create with another spec after SetDevices", err, runtime.ErrExists)
+
+	// Running.
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	pid := mustState(t, ctx, rt, spec.ID, runtime.Running).Pid
+	for i := 0; i < 2; i++ {
+		if err := rt.SetDevices(ctx, spec.ID, two); err != nil {
+			t.Fatalf("SetDevices(running) #%d: %v", i, err)
+		}
+	}
+	if st := mustState(t, ctx, rt, spec.ID, runtime.Running); st.Pid != pid {
+		t.Fatalf("SetDevices changed the init: pid %d, was %d", st.Pid, pid)
+	}
+	checkDevices(t, h, owner, spec.ID, two)
+
+	// Paused.
+	if err := rt.Pause(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := rt.SetDevices(ctx, spec.ID, one); err != nil {
+			t.Fatalf("SetDevices(paused) #%d: %v", i, err)
+		}
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Paused)
+	checkDevices(t, h, owner, spec.ID, one)
+	if err := rt.Resume(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stopped, then booted again.
+	if err := rt.Stop(ctx, spec.ID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, devs := range [][]runtime.Device{nil, nil, two} {
+		if err := rt.SetDevices(ctx, spec.ID, devs); err != nil {
+			t.Fatalf("SetDevices(stopped, %d devices): %v", len(devs), err)
+		}
+		checkDevices(t, h, owner, spec.ID, devs)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Stopped)
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatalf("Start after SetDevices: %v", err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Running)
+	checkDevices(t, h, owner, spec.ID, two)
+
+	// A restart: the new runtime has the devices, and changes them.
+	rt.Close()
+	rt2 := h.Open(t, owner)
+	defer rt2.Close()
+	if _, err := rt2.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	checkDevices(t, h, owner, spec.ID, two)
+	if err := rt2.SetDevices(ctx, spec.ID, []runtime.Device{}); err != nil {
+		t.Fatalf("SetDevices(empty) after a restart: %v", err)
+	}
+	mustState(t, ctx, rt2, spec.ID, runtime.Running)
+	checkDevices(t, h, owner, spec.ID, nil)
+
+	if err := rt2.Delete(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "SetDevices after Delete", rt2.SetDevices(ctx, spec.ID, one), runtime.ErrNotFound)
+}
+
+// testSetDevicesInvalid: devices Create would refuse are ErrInvalid and
+// change nothing, in a stopped and in a running container.
+func testSetDevicesInvalid(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	owner := NewOwner()
+	rt := open(t, h, owner)
+	spec := MachineSpec(withImage(t, ctx, rt))
+	spec.Mounts = []runtime.Mount{{Source: t.TempDir(), Destination: "/dev/disk", ReadOnly: true}}
+	if _, err := rt.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	one := []runtime.Device{devVdb}
+	if err := rt.SetDevices(ctx, spec.ID, one); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]runtime.Device{
+		"path outside /dev":    {devVdb, {HostPath: "/dev/zero", Path: "/etc/vdc"}},
+		"relative path":        {{HostPath: "/dev/null", Path: "dev/vdb"}},
+		"unclean path":         {{HostPath: "/dev/null", Path: "/dev/../etc/vdb"}},
+		"path under /dev/pts":  {{HostPath: "/dev/null", Path: "/dev/pts/9"}},
+		"path twice":           {devVdb, {HostPath: "/dev/zero", Path: "/dev/vdb"}},
+		"path of a mount":      {{HostPath: "/dev/null", Path: "/dev/disk"}},
+		"relative host path":   {{HostPath: "dev/null", Path: "/dev/vdb"}},
+		"missing host device":  {{HostPath: "/dev/no-such-device-" + NewID()[:8], Path: "/dev/vdb"}},
+		"host path not a node": {{HostPath: "/etc/passwd", Path: "/dev/vdb"}},
+	}
+	try := func(state string) {
+		t.Helper()
+		for name, devs := range cases {
+			wantErr(t, "SetDevices("+state+", "+name+")", rt.SetDevices(ctx, spec.ID, devs), runtime.ErrInvalid)
+			checkDevices(t, h, owner, spec.ID, one)
+		}
+	}
+	try("created")
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	pid := mustState(t, ctx, rt, spec.ID, runtime.Running).Pid
+	try("running")
+	if st := mustState(t, ctx, rt, spec.ID, runtime.Running); st.Pid != pid {
+		t.Fatalf("a failed SetDevices changed the init: pid %d, was %d", st.Pid, pid)
+	}
+	if err := rt.Stop(ctx, spec.ID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	try("stopped")
+	// The container still boots with what it had.
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatalf("Start after failed SetDevices: %v", err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Running)
 }
