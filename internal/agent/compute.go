@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/monostack/monostack/internal/blockdev"
 	"github.com/monostack/monostack/internal/bus"
 	"github.com/monostack/monostack/internal/runtime"
 )
@@ -57,8 +58,13 @@ type ComputeAgent struct {
 	rt       runtime.Runtime
 	images   Images
 	driveDir string
+	blocks   blockdev.Store
 	stops    []func()
 }
+
+// SetBlocks gives the agent the host's block store, whose volumes it
+// attaches to servers. Call it before Start.
+func (a *ComputeAgent) SetBlocks(b blockdev.Store) { a.blocks = b }
 
 // NewCompute makes the compute side of host's agent; config drives are
 // written under driveDir.
@@ -74,6 +80,7 @@ func (a *ComputeAgent) Start() error {
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "list"), a.list) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "console"), a.console) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "snapshot"), a.snapshot) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "volumes"), a.volumes) },
 	}
 	for _, s := range subs {
 		stop, err := s()
@@ -261,4 +268,59 @@ func (c *ComputeClient) Console(ctx context.Context, host, id string, tail int64
 // path of the tarball the agent wrote (same host only).
 func (c *ComputeClient) Snapshot(ctx context.Context, host, id string) (string, error) {
 	return bus.Call[SnapshotRequest, string](ctx, c.Bus, computeSubject(host, "snapshot"), SnapshotRequest{ID: id})
+}
+
+// VolumesRequest is the desired set of a server's volumes: each of Attach
+// at its device, and the host's hold on the Detach ones released.
+type VolumesRequest struct {
+	ID     string         `json:"id"`
+	Attach []VolumeDevice `json:"attach,omitempty"`
+	Detach []string       `json:"detach,omitempty"`
+}
+
+// VolumeDevice is a volume given to a server as a device node.
+type VolumeDevice struct {
+	// Block names the volume in the host's block store.
+	Block string `json:"block"`
+	// Device is its path in the server (/dev/vdb).
+	Device   string `json:"device"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// volumes attaches each volume to a block device of the host (idempotent:
+// an attached volume keeps its device), gives the server exactly those
+// devices, then detaches the released volumes' devices. A server that is
+// gone (deleted with its volumes) only has its volumes released.
+func (a *ComputeAgent) volumes(ctx context.Context, req VolumesRequest) (struct{}, error) {
+	if a.blocks == nil {
+		return struct{}{}, errors.New("this host has no block store")
+	}
+	var devs []runtime.Device
+	for _, v := range req.Attach {
+		dev, err := a.blocks.Attach(ctx, v.Block, v.ReadOnly)
+		if err != nil {
+			return struct{}{}, fmt.Errorf("volume %s: %w", v.Block, err)
+		}
+		devs = append(devs, runtime.Device{HostPath: dev, Path: v.Device, ReadOnly: v.ReadOnly})
+	}
+	err := a.rt.SetDevices(ctx, req.ID, devs)
+	if errors.Is(err, runtime.ErrNotFound) && len(req.Attach) == 0 {
+		err = nil
+	}
+	if err != nil {
+		return struct{}{}, err
+	}
+	var errs []error
+	for _, b := range req.Detach {
+		if err := a.blocks.Detach(ctx, b); err != nil && !errors.Is(err, blockdev.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("volume %s: %w", b, err))
+		}
+	}
+	return struct{}{}, errors.Join(errs...)
+}
+
+// SetVolumes makes a server's volumes on host what req says.
+func (c *ComputeClient) SetVolumes(ctx context.Context, host string, req VolumesRequest) error {
+	_, err := bus.Call[VolumesRequest, struct{}](ctx, c.Bus, computeSubject(host, "volumes"), req)
+	return err
 }

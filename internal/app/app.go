@@ -158,15 +158,23 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
-	computeSvc, pl, err := startCompute(ctx, c, cfg, netSvc.Host(), img, netSvc, log)
-	if err != nil {
-		return nil, err
-	}
 	obj, err := objectstore.New(ctx, c.db, objectstore.Config{DataDir: filepath.Join(cfg.DataDir, "objectstore")}, log.With("service", "object-store"))
 	if err != nil {
 		return nil, err
 	}
 	c.onClose(obj.Close)
+	blocks, err := openBlocks(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	volSvc, err := startVolume(ctx, c, cfg, blocks, img, obj, log)
+	if err != nil {
+		return nil, err
+	}
+	computeSvc, pl, err := startCompute(ctx, c, cfg, netSvc.Host(), img, netSvc, blocks, volSvc, log)
+	if err != nil {
+		return nil, err
+	}
 	// Keystone fills the project id into the URL of each token's catalog.
 	if err := ident.EnsureService(ctx, "object-store", "swift", "Swift Object Storage Service",
 		cfg.BaseURL()+"/object-store/v1/AUTH_%(project_id)s"); err != nil {
@@ -186,6 +194,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	mount("/image", img.Router(ident, ident.URL(), log.With("service", "image")))
 	mount("/network", netSvc.Router(ident, ident.URL(), log.With("service", "network")))
 	mount("/compute", computeSvc.Router(ident, ident.URL(), log.With("service", "compute")))
+	mount("/volume", volSvc.Router(ident, ident.URL(), log.With("service", "volume")))
 	mount("/placement", pl.Router(ident, ident.URL(), log.With("service", "placement")))
 	mount("/object-store", obj.Router(ident, ident.URL(), log.With("service", "object-store")))
 	mux.Handle("/info", obj.InfoHandler()) // swift clients ask the root for it too

@@ -17,6 +17,7 @@ import (
 
 	"github.com/monostack/monostack/internal/agent"
 	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/blockdev"
 	"github.com/monostack/monostack/internal/compute"
 	"github.com/monostack/monostack/internal/config"
 	"github.com/monostack/monostack/internal/image"
@@ -24,6 +25,7 @@ import (
 	"github.com/monostack/monostack/internal/placement"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/runtime/runc"
+	"github.com/monostack/monostack/internal/volume"
 )
 
 // computeImages is compute's view of the Image service.
@@ -329,7 +331,8 @@ func hostInfo(host, dataDir string) compute.HostInfo {
 
 // startCompute runs placement, compute and, as root with a datapath, this
 // host's runtime (runc) under the agent.
-func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string, img *image.Service, netSvc *network.Service, log *slog.Logger) (*compute.Service, *placement.Service, error) {
+func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string, img *image.Service, netSvc *network.Service,
+	blocks blockdev.Store, vol *volume.Service, log *slog.Logger) (*compute.Service, *placement.Service, error) {
 	pl, err := placement.New(ctx, c.db, log.With("service", "placement"))
 	if err != nil {
 		return nil, nil, err
@@ -349,6 +352,7 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 			}
 		}
 		ca := agent.NewCompute(host, c.bus, rt, agentImages{img}, filepath.Join(cfg.DataDir, "configdrive"))
+		ca.SetBlocks(blocks)
 		if err := ca.Start(); err != nil {
 			rt.Close()
 			return nil, nil, err
@@ -361,6 +365,7 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 		return nil, nil, err
 	}
 	c.onClose(svc.Close)
+	svc.SetVolumes(computeVolumes{vol})
 	if err := svc.RegisterHost(ctx, hostInfo(host, cfg.DataDir)); err != nil {
 		return nil, nil, err
 	}

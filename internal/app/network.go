@@ -159,6 +159,12 @@ func Purge(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// runc's state root of this owner, empty now.
 		errs = append(errs, os.RemoveAll(filepath.Join("/run/monostack", strings.TrimSpace(string(b)))))
 	}
+	// Loop devices of the volumes, and the volumes' files.
+	if blocks, err := openBlocks(cfg, log); err != nil {
+		errs = append(errs, err)
+	} else {
+		errs = append(errs, blocks.Purge(ctx))
+	}
 	dp, err := linuxbridge.New(strings.TrimSpace(string(b)), log)
 	if err != nil {
 		return errors.Join(append(errs, err)...)

@@ -24,6 +24,7 @@ type fakeServer struct {
 	spec    ServerSpec
 	power   int
 	console []string
+	volumes []HostVolume
 }
 
 // NewFakeHosts returns a FakeHosts whose servers start after delay.
@@ -146,4 +147,29 @@ func (f *FakeHosts) Spec(id string) (ServerSpec, bool) {
 		return ServerSpec{}, false
 	}
 	return sv.spec, true
+}
+
+// SetVolumes implements VolumeHosts: the server's volumes are recorded.
+func (f *FakeHosts) SetVolumes(ctx context.Context, host, id string, attach []HostVolume, detach []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sv := f.servers[id]
+	if sv == nil {
+		if len(attach) > 0 {
+			return fmt.Errorf("server %s is not on host %s", id, host)
+		}
+		return nil
+	}
+	sv.volumes = append([]HostVolume(nil), attach...)
+	return nil
+}
+
+// Volumes returns the volumes a server was last given.
+func (f *FakeHosts) Volumes(id string) []HostVolume {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sv := f.servers[id]; sv != nil {
+		return append([]HostVolume(nil), sv.volumes...)
+	}
+	return nil
 }

@@ -95,6 +95,8 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	h("GET "+p+"/servers/{id}/os-interface", member, s.handleListInterfaces)
 	h("GET "+p+"/servers/{id}/os-volume_attachments", member, s.handleListVolumeAttachments)
 	h("POST "+p+"/servers/{id}/os-volume_attachments", member, s.handleAttachVolume)
+	h("GET "+p+"/servers/{id}/os-volume_attachments/{volume}", member, s.handleShowVolumeAttachment)
+	h("DELETE "+p+"/servers/{id}/os-volume_attachments/{volume}", member, s.handleDetachVolume)
 	return rt
 }
 

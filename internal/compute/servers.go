@@ -110,6 +110,7 @@ type Server struct {
 	Metadata map[string]string
 	Tags     []string
 	Ports    []serverPort
+	Volumes  []serverVolume
 }
 
 type serverPort struct {
@@ -187,6 +188,9 @@ func (s *Service) fillServer(ctx context.Context, q queryer, sv *Server) error {
 		sv.Tags = append(sv.Tags, t)
 	}
 	rows.Close()
+	if sv.Volumes, err = s.serverVolumes(ctx, q, sv.ID); err != nil {
+		return err
+	}
 	sv.Ports = nil
 	rows, err = q.QueryContext(ctx, `SELECT port_id, network_id, network_name, mac, ips, owned FROM compute_server_ports WHERE server_id=? ORDER BY position`, sv.ID)
 	if err != nil {
@@ -509,6 +513,9 @@ func (s *Service) cleanupHost(ctx context.Context, sv Server) error {
 	if err := s.fillServer(ctx, s.db, &sv); err != nil {
 		return err
 	}
+	if err := s.releaseVolumes(ctx, sv); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range sv.Ports {
 		var err error
 		if p.Owned {
@@ -575,6 +582,9 @@ func (s *Service) Start(ctx context.Context) error {
 		todo = append(todo, p)
 	}
 	rows.Close()
+	if err := s.resumeVolumes(ctx); err != nil {
+		return err
+	}
 	for _, p := range todo {
 		s.log.Info("resuming server work", "server", p.id, "vm_state", p.vm, "task_state", p.task)
 		switch {

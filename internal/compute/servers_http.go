@@ -95,7 +95,7 @@ func (s *Service) serverView(r *http.Request, v api.Version, sv Server) map[stri
 		"OS-DCF:diskConfig": "MANUAL", "OS-EXT-AZ:availability_zone": sv.AZ, "config_drive": sv.ConfigDrive,
 		"key_name": nilIfEmpty(sv.KeyName), "OS-SRV-USG:launched_at": usgTime(sv.LaunchedAt), "OS-SRV-USG:terminated_at": usgTime(sv.TerminatedAt),
 		"OS-EXT-STS:task_state": nilIfEmpty(sv.TaskState), "OS-EXT-STS:vm_state": sv.VMState, "OS-EXT-STS:power_state": sv.Power,
-		"os-extended-volumes:volumes_attached": []any{},
+		"os-extended-volumes:volumes_attached": volumesAttachedView(sv.Volumes, v),
 	}
 	if sv.ImageID == "" {
 		m["image"] = ""
@@ -1116,6 +1116,9 @@ func (s *Service) rebuild(ctx context.Context, id string) {
 	if err == nil {
 		err = s.hosts.EnsureServer(ctx, sv.Host, spec)
 	}
+	if err == nil {
+		err = s.replugVolumes(ctx, sv)
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -1316,32 +1319,4 @@ func (s *Service) handleListInterfaces(w http.ResponseWriter, r *http.Request, v
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"interfaceAttachments": out})
 	return nil
-}
-
-func (s *Service) handleListVolumeAttachments(w http.ResponseWriter, r *http.Request, v api.Version) error {
-	ctx := r.Context()
-	if _, err := s.getServer(ctx, api.CredentialsFrom(ctx), r.PathValue("id")); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"volumeAttachments": []any{}})
-	return nil
-}
-
-func (s *Service) handleAttachVolume(w http.ResponseWriter, r *http.Request, v api.Version) error {
-	ctx := r.Context()
-	if _, err := s.getServer(ctx, api.CredentialsFrom(ctx), r.PathValue("id")); err != nil {
-		return err
-	}
-	var b struct {
-		VA *struct {
-			VolumeID string `json:"volumeId"`
-		} `json:"volumeAttachment"`
-	}
-	if err := api.DecodeJSON(r, &b); err != nil {
-		return err
-	}
-	if b.VA == nil || b.VA.VolumeID == "" {
-		return api.BadRequest("Invalid input for field/attribute volumeAttachment. 'volumeId' is a required property")
-	}
-	return api.NotFound("Volume %s could not be found.", b.VA.VolumeID)
 }

@@ -119,6 +119,7 @@ type Service struct {
 	networks  Networks
 	hosts     Hosts
 	placement Placement
+	volumes   Volumes
 	log       *slog.Logger
 
 	ctx    context.Context

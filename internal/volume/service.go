@@ -1,0 +1,163 @@
+package volume
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/blockdev"
+	"github.com/monostack/monostack/internal/lockmap"
+	"github.com/monostack/monostack/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Image is what the volume service needs of a Glance image.
+type Image struct {
+	ID, Name, Status            string
+	Size                        int64 // bytes
+	MinDisk                     int64 // GiB
+	DiskFormat, ContainerFormat string
+	Checksum                    string
+}
+
+// Images reads Glance images for volumes made from them.
+type Images interface {
+	// Lookup returns the image if the caller may use it, and a 404 error
+	// otherwise.
+	Lookup(ctx context.Context, c *api.Credentials, id string) (Image, error)
+	// Open opens the image's bytes.
+	Open(ctx context.Context, id string) (io.ReadCloser, error)
+}
+
+// Objects is the object store backups are written to (Swift, in the
+// project's own account).
+type Objects interface {
+	// PutObject stores an object, creating the container if needed.
+	PutObject(ctx context.Context, project, container, name string, r io.Reader) error
+	GetObject(ctx context.Context, project, container, name string) (io.ReadCloser, error)
+	// DeleteObject deletes an object; a missing one is not an error.
+	DeleteObject(ctx context.Context, project, container, name string) error
+}
+
+// Config is the volume service's settings.
+type Config struct {
+	// AvailabilityZone of the volumes (default "nova").
+	AvailabilityZone string
+	// Host names the volume backend in os-vol-host-attr:host and
+	// os-services (default "monostack").
+	Host string
+	// DefaultQuotas override upstream's defaults (volumes 10, snapshots
+	// 10, gigabytes 1000, backups 10, backup_gigabytes 1000, groups 10,
+	// per_volume_gigabytes -1).
+	DefaultQuotas map[string]int64
+	// MaxSizeGB bounds one volume (default 1024).
+	MaxSizeGB int64
+}
+
+// Service is the Block Storage service.
+type Service struct {
+	db      *store.DB
+	cfg     Config
+	blocks  blockdev.Store
+	images  Images
+	objects Objects
+	log     *slog.Logger
+	started time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	locks  lockmap.Map
+}
+
+// New opens the volume service on db with the volumes in blocks, running
+// its migrations and making the default volume type. images and objects
+// may be nil (no volumes from images; no backups). Call Start to resume
+// the work a previous run left.
+func New(ctx context.Context, db *store.DB, cfg Config, blocks blockdev.Store, images Images, objects Objects, log *slog.Logger) (*Service, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, "volume", sub); err != nil {
+		return nil, err
+	}
+	if cfg.AvailabilityZone == "" {
+		cfg.AvailabilityZone = "nova"
+	}
+	if cfg.Host == "" {
+		cfg.Host = "monostack"
+	}
+	if cfg.MaxSizeGB == 0 {
+		cfg.MaxSizeGB = 1024
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{db: db, cfg: cfg, blocks: blocks, images: images, objects: objects, log: log, started: time.Now().UTC()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.ensureDefaultType(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the workers and waits for them; work they leave is resumed
+// by the next Start.
+func (s *Service) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// spawn runs fn in the background, one at a time per key (a volume's id).
+func (s *Service) spawn(key string, fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.locks.Lock(key)()
+		if s.ctx.Err() != nil {
+			return
+		}
+		fn(s.ctx)
+	}()
+}
+
+// backendHost is the volume's os-vol-host-attr:host ("host@backend#pool").
+func (s *Service) backendHost() string { return s.cfg.Host + "@loopfile#loopfile" }
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+const timeFormat = "2006-01-02T15:04:05.000000"
+
+func nowText() string { return time.Now().UTC().Format(timeFormat) }
+
+// nullable is a JSON null for "".
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// GiB is the unit of a volume's size.
+const GiB = 1 << 30
+
+// blockID names a volume's and a snapshot's bytes in the block store.
+func volumeBlock(id string) string   { return "volume-" + id }
+func snapshotBlock(id string) string { return "snapshot-" + id }
