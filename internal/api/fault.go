@@ -33,7 +33,11 @@ func NovaFault(w http.ResponseWriter, r *http.Request, e *Error) {
 	if name == "" {
 		name = "computeFault"
 	}
-	WriteJSON(w, e.Status, map[string]any{name: map[string]any{"code": e.Status, "message": e.Message}})
+	body := map[string]any{"code": e.Status, "message": e.Message}
+	if ra := e.Header.Get("Retry-After"); ra != "" && name == "overLimit" {
+		body["retryAfter"] = ra
+	}
+	WriteJSON(w, e.Status, map[string]any{name: body})
 }
 
 // NeutronFault is Networking's {"NeutronError": {"type", "message", "detail"}}.

@@ -46,8 +46,8 @@ func (a volumeImages) Open(ctx context.Context, id string) (io.ReadCloser, error
 // computeVolumes is compute's view of the volume service.
 type computeVolumes struct{ vol *volume.Service }
 
-func (a computeVolumes) Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID string) (compute.VolumeConnection, error) {
-	conn, err := a.vol.Reserve(ctx, c, volumeID, serverID)
+func (a computeVolumes) Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID, attachmentID string) (compute.VolumeConnection, error) {
+	conn, err := a.vol.Reserve(ctx, c, volumeID, serverID, attachmentID)
 	return compute.VolumeConnection{AttachmentID: conn.AttachmentID, Block: conn.Block, ReadOnly: conn.ReadOnly}, err
 }
 

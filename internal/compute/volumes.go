@@ -15,10 +15,11 @@ import (
 // Volumes is what compute needs of the Block Storage service to attach
 // volumes to servers: Cinder's attachment calls.
 type Volumes interface {
-	// Reserve makes an attachment of the volume to the server (the volume
-	// goes to attaching) if the caller may use the volume; a 404 or a 400
-	// explains why not.
-	Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID string) (VolumeConnection, error)
+	// Reserve makes the attachment attachmentID of the volume to the
+	// server (the volume goes to attaching) if the caller may use the
+	// volume; a 404 or a 400 explains why not. Reserving an attachment
+	// that exists returns it.
+	Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID, attachmentID string) (VolumeConnection, error)
 	// Attached records the attachment as done, at device on host.
 	Attached(ctx context.Context, attachmentID, host, device string) error
 	// Unreserve drops an attachment that did not come to be.
@@ -91,7 +92,9 @@ func (s *Service) serverVolumes(ctx context.Context, q queryer, serverID string)
 	return out, rows.Err()
 }
 
-var devicePattern = regexp.MustCompile(`^/dev/[svx]?vd[b-z]$|^/dev/vd[b-z]$`)
+// devicePattern is the device names a client may ask for: Nova's sdX, vdX,
+// xvdX and hdX (vda is the root); each is given as the vdX of its letter.
+var devicePattern = regexp.MustCompile(`^/dev/(s|v|xv|h)d[b-z]$`)
 
 // nextDevice is the first free /dev/vdX (vda is the root) of a server.
 func nextDevice(used []serverVolume) (string, error) {
@@ -180,15 +183,10 @@ func (s *Service) handleAttachVolume(w http.ResponseWriter, r *http.Request, v a
 			device = want
 		}
 	}
-	conn, err := s.volumes.Reserve(ctx, c, ba.VolumeID, sv.ID)
-	if err != nil {
-		if api.IsNotFound(err) {
-			return api.NotFound("Volume %s could not be found.", ba.VolumeID)
-		}
-		return err
-	}
-	row := serverVolume{ID: newUUID(), ServerID: sv.ID, VolumeID: ba.VolumeID, AttachmentID: conn.AttachmentID, Device: device,
-		Block: conn.Block, ReadOnly: conn.ReadOnly, Status: "attaching"}
+	// The row is recorded first ("reserving"), then the volume reserved
+	// under the row's attachment id: a crash in between leaves a row that
+	// Start rolls back, never a reservation nobody knows of.
+	row := serverVolume{ID: newUUID(), ServerID: sv.ID, VolumeID: ba.VolumeID, AttachmentID: newUUID(), Device: device, Status: "reserving"}
 	if ba.Tag != nil {
 		row.Tag = *ba.Tag
 	}
@@ -196,13 +194,27 @@ func (s *Service) handleAttachVolume(w http.ResponseWriter, r *http.Request, v a
 		row.DeleteOnTermination = *ba.DeleteOnTermination
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO compute_volume_attachments(id, server_id, volume_id, attachment_id, device, block,
-		read_only, tag, delete_on_termination, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		row.ID, row.ServerID, row.VolumeID, row.AttachmentID, row.Device, row.Block, row.ReadOnly, nilIfEmpty(row.Tag),
-		row.DeleteOnTermination, row.Status, nowText())
+		read_only, tag, delete_on_termination, status, created_at) VALUES (?, ?, ?, ?, ?, '', 0, ?, ?, ?, ?)`,
+		row.ID, row.ServerID, row.VolumeID, row.AttachmentID, row.Device, nilIfEmpty(row.Tag), row.DeleteOnTermination, row.Status, nowText())
+	if errors.Is(store.Translate(err), store.ErrConflict) {
+		return api.Conflict("Volume %s is being attached to server %s already.", ba.VolumeID, sv.ID)
+	}
 	if err != nil {
-		s.volumes.Unreserve(context.WithoutCancel(ctx), conn.AttachmentID)
-		if errors.Is(store.Translate(err), store.ErrConflict) {
-			return api.Conflict("Volume %s is being attached to server %s already.", ba.VolumeID, sv.ID)
+		return err
+	}
+	conn, err := s.volumes.Reserve(ctx, c, ba.VolumeID, sv.ID, row.AttachmentID)
+	if err == nil {
+		row.Block, row.ReadOnly, row.Status = conn.Block, conn.ReadOnly, "attaching"
+		_, err = s.db.ExecContext(ctx, `UPDATE compute_volume_attachments SET block=?, read_only=?, status=? WHERE id=?`,
+			row.Block, row.ReadOnly, row.Status, row.ID)
+		if err != nil {
+			s.volumes.Unreserve(context.WithoutCancel(ctx), row.AttachmentID)
+		}
+	}
+	if err != nil {
+		s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM compute_volume_attachments WHERE id=?`, row.ID)
+		if api.IsNotFound(err) {
+			return api.NotFound("Volume %s could not be found.", ba.VolumeID)
 		}
 		return err
 	}
@@ -363,16 +375,18 @@ func (s *Service) handleDetachVolume(w http.ResponseWriter, r *http.Request, v a
 	if row.Status != "attached" {
 		return api.BadRequest("Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status must be 'attached' to detach.")
 	}
-	if err := s.volumes.BeginDetach(ctx, row.AttachmentID); err != nil {
-		return err
-	}
+	// The row first, then the volume: a crash in between leaves a row
+	// that Start finishes detaching.
 	res, err := s.db.ExecContext(ctx, `UPDATE compute_volume_attachments SET status='detaching' WHERE id=? AND status='attached'`, row.ID)
 	if err != nil {
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		s.volumes.RollDetach(context.WithoutCancel(ctx), row.AttachmentID)
 		return api.Conflict("Volume %s is being detached from %s already.", row.VolumeID, sv.ID)
+	}
+	if err := s.volumes.BeginDetach(ctx, row.AttachmentID); err != nil {
+		s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE compute_volume_attachments SET status='attached' WHERE id=?`, row.ID)
+		return err
 	}
 	if err := s.startAction(ctx, r, sv, "detach_volume"); err != nil {
 		s.log.Warn("recording instance action", "server", sv.ID, "err", err)
@@ -462,15 +476,16 @@ func (s *Service) replugVolumes(ctx context.Context, sv Server) error {
 
 // resumeVolumes finishes attaches and detaches a restart interrupted.
 func (s *Service) resumeVolumes(ctx context.Context) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT server_id, volume_id, status FROM compute_volume_attachments WHERE status IN ('attaching', 'detaching')`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, server_id, volume_id, attachment_id, status FROM compute_volume_attachments
+		WHERE status IN ('reserving', 'attaching', 'detaching')`)
 	if err != nil {
 		return err
 	}
-	type pending struct{ server, volume, status string }
+	type pending struct{ id, server, volume, attachment, status string }
 	var todo []pending
 	for rows.Next() {
 		var p pending
-		rows.Scan(&p.server, &p.volume, &p.status)
+		rows.Scan(&p.id, &p.server, &p.volume, &p.attachment, &p.status)
 		todo = append(todo, p)
 	}
 	rows.Close()
@@ -478,9 +493,17 @@ func (s *Service) resumeVolumes(ctx context.Context) error {
 		if s.volumes == nil {
 			continue
 		}
-		if p.status == "attaching" {
+		switch p.status {
+		case "reserving":
+			// An attach whose request never got its answer: undone.
+			if err := s.volumes.Unreserve(ctx, p.attachment); err != nil {
+				s.log.Warn("rolling back an interrupted attach", "server", p.server, "volume", p.volume, "err", err)
+				continue
+			}
+			s.db.ExecContext(ctx, `DELETE FROM compute_volume_attachments WHERE id=?`, p.id)
+		case "attaching":
 			s.spawn(p.server, func(ctx context.Context) { s.attachVolume(ctx, p.server, p.volume) })
-		} else {
+		default:
 			s.spawn(p.server, func(ctx context.Context) { s.detachVolume(ctx, p.server, p.volume) })
 		}
 	}

@@ -75,13 +75,28 @@ type Connection struct {
 // to attaching: the first step of Nova's attach. It refuses a volume that
 // is not available (or in-use and multiattach) or already attached to the
 // server.
-func (s *Service) Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID string) (Connection, error) {
-	return s.reserve(ctx, c, volumeID, serverID, nil, "rw")
+//
+// The caller names the attachment (attachmentID, "" for a new id), so that
+// a Reserve repeated after a crash finds the one it made.
+func (s *Service) Reserve(ctx context.Context, c *api.Credentials, volumeID, serverID, attachmentID string) (Connection, error) {
+	// An empty connector, as os-reserve: the volume goes to attaching (a
+	// nil one is the attachments API's reserved, waiting for a connector).
+	return s.reserve(ctx, c, volumeID, serverID, map[string]any{}, "rw", attachmentID)
 }
 
-func (s *Service) reserve(ctx context.Context, c *api.Credentials, volumeID, serverID string, connector map[string]any, mode string) (Connection, error) {
+func (s *Service) reserve(ctx context.Context, c *api.Credentials, volumeID, serverID string, connector map[string]any, mode, attachmentID string) (Connection, error) {
 	var conn Connection
+	if attachmentID == "" {
+		attachmentID = newUUID()
+	}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if a, err := s.loadAttachment(ctx, tx, attachmentID); err == nil {
+			if a.VolumeID != volumeID || a.ServerID != serverID {
+				return api.Conflict("Attachment %s exists for another volume or server.", attachmentID)
+			}
+			conn = Connection{AttachmentID: a.ID, VolumeID: volumeID, Block: volumeBlock(volumeID), ReadOnly: a.Mode == "ro"}
+			return nil
+		}
 		v, err := s.loadVolume(ctx, tx, volumeID)
 		if err != nil {
 			return err
@@ -108,7 +123,7 @@ func (s *Service) reserve(ctx context.Context, c *api.Credentials, volumeID, ser
 			volStatus = stInUse
 		}
 		now := nowText()
-		conn = Connection{AttachmentID: newUUID(), VolumeID: volumeID, Block: volumeBlock(volumeID), ReadOnly: mode == "ro"}
+		conn = Connection{AttachmentID: attachmentID, VolumeID: volumeID, Block: volumeBlock(volumeID), ReadOnly: mode == "ro"}
 		var connText any
 		if connector != nil {
 			connText = jsonText(connector)
@@ -283,7 +298,7 @@ func (s *Service) handleCreateAttachment(w http.ResponseWriter, r *http.Request,
 		return api.BadRequest("Invalid input received: Invalid attachment mode '%s' for volume %s.", mode, b.Attachment.VolumeUUID)
 	}
 	c := api.CredentialsFrom(r.Context())
-	conn, err := s.reserve(r.Context(), c, b.Attachment.VolumeUUID, b.Attachment.InstanceUUID, b.Attachment.Connector, mode)
+	conn, err := s.reserve(r.Context(), c, b.Attachment.VolumeUUID, b.Attachment.InstanceUUID, b.Attachment.Connector, mode, "")
 	if err != nil {
 		return err
 	}

@@ -126,7 +126,9 @@ func (s *Service) CreateBackup(ctx context.Context, c *api.Credentials, volumeID
 			if sn.Status != stAvailable {
 				return api.BadRequest("Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"%s\".", sn.Status)
 			}
-		} else if v.Status != stAvailable && !(force && v.Status == stInUse) {
+		} else if v.Status == stInUse && !force {
+			return api.BadRequest("Invalid volume: Backing up an in-use volume must use the force flag.")
+		} else if v.Status != stAvailable && v.Status != stInUse {
 			return api.BadRequest("Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"%s\".", v.Status)
 		}
 		if err := s.checkQuota(ctx, tx, v.ProjectID, "", map[string]int64{"backups": 1, "backup_gigabytes": v.Size}, 0); err != nil {

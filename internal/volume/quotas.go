@@ -101,7 +101,10 @@ func (s *Service) checkQuota(ctx context.Context, tx queryer, project, typeName 
 			return err
 		}
 		if limit >= 0 && size > limit {
-			return api.BadRequest("Invalid input received: Requested volume size %dG is larger than maximum allowed limit %dG.", size, limit)
+			// Cinder's VolumeSizeExceedsLimit is a QuotaError: a 413.
+			e := api.Errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsLimit: Requested volume size %dG is larger than maximum allowed limit %dG.", size, limit)
+			e.Header = http.Header{"Retry-After": {"0"}}
+			return e
 		}
 	}
 	u, err := s.usage(ctx, tx, project)
@@ -135,7 +138,14 @@ func (s *Service) checkQuota(ctx context.Context, tx queryer, project, typeName 
 				e = api.Errorf(http.StatusRequestEntityTooLarge, "VolumeSizeExceedsAvailableQuota: Requested %s exceeds allowed %s quota. Requested %dG, quota is %dG and %dG has been consumed.",
 					what, name, d, limit, u[name])
 			default:
-				e = api.Errorf(http.StatusRequestEntityTooLarge, "Maximum number of %s allowed (%d) exceeded for quota '%s'.", res, limit, name)
+				switch res {
+				case "volumes":
+					e = api.Errorf(http.StatusRequestEntityTooLarge, "VolumeLimitExceeded: Maximum number of volumes allowed (%d) exceeded for quota '%s'.", limit, name)
+				case "snapshots":
+					e = api.Errorf(http.StatusRequestEntityTooLarge, "SnapshotLimitExceeded: Maximum number of snapshots allowed (%d) exceeded", limit)
+				default:
+					e = api.Errorf(http.StatusRequestEntityTooLarge, "BackupLimitExceeded: Maximum number of backups allowed (%d) exceeded", limit)
+				}
 			}
 			e.Header = http.Header{"Retry-After": {"0"}}
 			return e

@@ -77,6 +77,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, c *api.Credentials, volume
 		if !visible(c, v.ProjectID) {
 			return volumeNotFound(volumeID)
 		}
+		if v.Status == stError {
+			return api.BadRequest("Invalid volume: The snapshot cannot be created when the volume is in error status.")
+		}
 		if v.Status != stAvailable && !(force && v.Status == stInUse) {
 			return api.BadRequest("Invalid volume: Volume %s status must be available, but current status is: %s.", volumeID, v.Status)
 		}
@@ -133,7 +136,7 @@ func (s *Service) DeleteSnapshot(ctx context.Context, c *api.Credentials, id str
 		return err
 	}
 	if !force && sn.Status != stAvailable && sn.Status != stError {
-		return api.BadRequest("Invalid snapshot: Volume Snapshot status must be available or error or error_restoring or unmanaging, but current status is: %s.", sn.Status)
+		return api.BadRequest("Invalid snapshot: Snapshot status must be available or error and must not be part of a group.")
 	}
 	var n int
 	s.db.QueryRowContext(ctx, `SELECT count(*) FROM volume_volumes WHERE snapshot_id=? AND status=?`, id, stCreating).Scan(&n)

@@ -182,7 +182,7 @@ type NewVolume struct {
 func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewVolume) (Volume, error) {
 	n.creds = c
 	if n.AZ != "" && n.AZ != s.cfg.AvailabilityZone {
-		return Volume{}, api.BadRequest("Invalid input received: Availability zone '%s' is invalid.", n.AZ)
+		return Volume{}, api.BadRequest("Availability zone '%s' is invalid.", n.AZ)
 	}
 	var image Image
 	var source Volume
@@ -200,7 +200,7 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewVolume) (
 			n.Size = snap.Size
 		}
 		if n.Size < snap.Size {
-			return Volume{}, api.BadRequest("Invalid input received: Volume size '%d' must be an integer and greater than 0", n.Size)
+			return Volume{}, api.BadRequest("Invalid input received: Volume size '%d'GB cannot be smaller than the snapshot size %dGB. They must be >= original snapshot size.", n.Size, snap.Size)
 		}
 		if src, err := s.loadVolume(ctx, s.db, snap.VolumeID); err == nil && n.Type == "" {
 			n.Type = src.TypeID
@@ -245,7 +245,7 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewVolume) (
 		}
 	}
 	if n.Size <= 0 {
-		return Volume{}, api.BadRequest("Invalid input received: Volume size '%d' must be an integer and greater than 0", n.Size)
+		return Volume{}, api.BadRequest("Invalid input for field/attribute size. Value: %d. %d is less than the minimum of 1", n.Size, n.Size)
 	}
 	if n.Size > s.cfg.MaxSizeGB {
 		return Volume{}, api.BadRequest("Invalid input received: Volume size %d GB is over the largest a volume may be, %d GB.", n.Size, s.cfg.MaxSizeGB)
@@ -382,7 +382,7 @@ func (s *Service) Delete(ctx context.Context, c *api.Credentials, id string, cas
 			return volumeNotFound(id)
 		}
 		if len(v.Attachments) > 0 || (!force && !contains(deletable, v.Status)) {
-			return api.BadRequest("Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots or be disassociated from snapshots after volume transfer.")
+			return api.BadRequest("Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, status FROM volume_snapshots WHERE volume_id=?`, id)
 		if err != nil {
@@ -399,7 +399,7 @@ func (s *Service) Delete(ctx context.Context, c *api.Credentials, id string, cas
 		}
 		rows.Close()
 		if len(snaps) > 0 && !cascade {
-			return api.BadRequest("Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots or be disassociated from snapshots after volume transfer.")
+			return api.BadRequest("Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE volume_snapshots SET status=?, task=? WHERE volume_id=?`, stDeleting, taskDelete, id); err != nil {
 			return err
@@ -461,9 +461,9 @@ func (s *Service) Extend(ctx context.Context, c *api.Credentials, id string, new
 		}
 		if v.Status != stAvailable && !(attachedOK && v.Status == stInUse) {
 			if v.Status == stInUse {
-				return api.BadRequest("Invalid volume: Volume status must be available to extend.")
+				return api.BadRequest("Invalid volume: Volume %s status must be '{'status': 'available'}' to extend, currently in-use.", id)
 			}
-			return api.BadRequest("Invalid volume: Volume status must be 'available' or 'in-use' to extend, but the current status is: %s.", v.Status)
+			return api.BadRequest("Invalid volume: Volume %s status must be '{'status': 'available'}' to extend, currently %s.", id, v.Status)
 		}
 		if newSize <= v.Size {
 			return api.BadRequest("Invalid input received: New size for extend must be greater than current size. (current: %d, extended: %d).", v.Size, newSize)

@@ -11,13 +11,19 @@ import (
 
 // volumeView is a volume as the API shows it (detail), for microversion v.
 func (s *Service) volumeView(r *http.Request, vol Volume, typ VolumeType, v api.Version) map[string]any {
+	c := api.CredentialsFrom(r.Context())
+	admin := c != nil && c.CloudAdmin()
 	atts := []any{}
 	for _, a := range vol.Attachments {
 		if a.Status != attAttached && a.Status != attDetaching {
 			continue
 		}
+		host := nullable(a.Host)
+		if !admin {
+			host = nil // the host is shown to admins only, as upstream
+		}
 		atts = append(atts, map[string]any{"server_id": a.ServerID, "attachment_id": a.ID, "attached_at": nullable(a.AttachedAt),
-			"host_name": nullable(a.Host), "volume_id": vol.ID, "device": a.Device, "id": vol.ID})
+			"host_name": host, "volume_id": vol.ID, "device": a.Device, "id": vol.ID})
 	}
 	meta := vol.Metadata
 	if meta == nil {
@@ -32,9 +38,9 @@ func (s *Service) volumeView(r *http.Request, vol Volume, typ VolumeType, v api.
 		"os-vol-tenant-attr:tenant_id": vol.ProjectID, "os-vol-mig-status-attr:migstat": nil, "os-vol-mig-status-attr:name_id": nil,
 		"links": s.links(r, "volumes", vol.ID),
 	}
-	c := api.CredentialsFrom(r.Context())
-	if c != nil && c.CloudAdmin() {
+	if admin {
 		m["os-vol-host-attr:host"] = s.backendHost()
+		m["migration_status"] = nil
 	}
 	if vol.ImageMeta != nil {
 		m["volume_image_metadata"] = vol.ImageMeta
@@ -49,7 +55,7 @@ func (s *Service) volumeView(r *http.Request, vol Volume, typ VolumeType, v api.
 		m["shared_targets"] = false
 		m["service_uuid"] = serviceUUID
 	}
-	if v.AtLeast(3, 61) && c != nil && c.CloudAdmin() {
+	if v.AtLeast(3, 61) && admin {
 		m["cluster_name"] = nil
 	}
 	if v.AtLeast(3, 63) {
@@ -131,8 +137,11 @@ func (s *Service) handleCreateVolume(w http.ResponseWriter, r *http.Request, v a
 	}
 	bv := b.Volume
 	size, ok := sizeParam(bv.Size)
-	if !ok || (bv.Size != nil && size <= 0) {
-		return api.BadRequest("Invalid input received: Volume size '%v' must be an integer and greater than 0", bv.Size)
+	if !ok {
+		return api.BadRequest("Invalid input for field/attribute size. Value: %v. '%v' does not match '^[0-9]+$'", bv.Size, bv.Size)
+	}
+	if bv.Size != nil && size <= 0 {
+		return api.BadRequest("Invalid input for field/attribute size. Value: %d. %d is less than the minimum of 1", size, size)
 	}
 	c := api.CredentialsFrom(r.Context())
 	n := NewVolume{ProjectID: c.ProjectID, UserID: c.UserID, Name: bv.Name, Description: bv.Description, Size: size, Metadata: bv.Metadata}
@@ -183,11 +192,13 @@ func (s *Service) handleCreateVolume(w http.ResponseWriter, r *http.Request, v a
 		return api.BadRequest("Invalid input received: only one of snapshot_id, source_volid and imageRef may be given.")
 	}
 	if sources == 0 && bv.Size == nil {
-		return api.BadRequest("Invalid input received: Volume size '%v' must be an integer and greater than 0", nil)
+		return api.BadRequest("Invalid input for field/attribute size. Value: None. None is not of type 'integer', 'string'")
 	}
 	var err error
-	if n.Multiattach, err = boolParam(bv.Multiattach); err != nil {
+	if multi, err := boolParam(bv.Multiattach); err != nil {
 		return err
+	} else if multi {
+		return api.BadRequest("multiattach parameter has been removed. The default behavior is to use multiattach enabled volume types. Contact your administrator to create a multiattach enabled volume type and use it to create multiattach volumes.")
 	}
 	vol, err := s.Create(r.Context(), c, n)
 	if err != nil {
@@ -448,7 +459,7 @@ func (s *Service) handleVolumeAction(w http.ResponseWriter, r *http.Request, v a
 				return err
 			}
 		case "os-reserve":
-			if _, err := s.reserve(ctx, c, id, "", map[string]any{}, "rw"); err != nil {
+			if _, err := s.reserve(ctx, c, id, "", map[string]any{}, "rw", ""); err != nil {
 				return err
 			}
 		case "os-unreserve":
@@ -490,7 +501,7 @@ func (s *Service) handleVolumeAction(w http.ResponseWriter, r *http.Request, v a
 			s.db.QueryRowContext(ctx, `SELECT id FROM volume_attachments WHERE volume_id=? AND status IN (?, ?) ORDER BY created_at DESC LIMIT 1`,
 				id, attAttaching, attReserved).Scan(&att)
 			if att == "" {
-				conn, err := s.reserve(ctx, c, id, server, map[string]any{}, "rw")
+				conn, err := s.reserve(ctx, c, id, server, map[string]any{}, "rw", "")
 				if err != nil {
 					return err
 				}
@@ -502,7 +513,7 @@ func (s *Service) handleVolumeAction(w http.ResponseWriter, r *http.Request, v a
 				return err
 			}
 		default:
-			return api.BadRequest("Invalid input received: There is no such action: %s", name)
+			return api.BadRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", name)
 		}
 	}
 	w.WriteHeader(http.StatusAccepted)
