@@ -91,6 +91,9 @@ func (s *Service) reserve(ctx context.Context, c *api.Credentials, volumeID, ser
 	}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if a, err := s.loadAttachment(ctx, tx, attachmentID); err == nil {
+			if !visible(c, a.ProjectID) {
+				return volumeNotFound(volumeID)
+			}
 			if a.VolumeID != volumeID || a.ServerID != serverID {
 				return api.Conflict("Attachment %s exists for another volume or server.", attachmentID)
 			}

@@ -112,7 +112,11 @@ func (s *Service) handleListTypes(w http.ResponseWriter, r *http.Request, v api.
 		if !s.typeVisible(r.Context(), c, t) {
 			continue
 		}
-		// Admins see public types by default, all with is_public=None.
+		// Admins see public types by default (and the private ones their
+		// project was given, as members do), all with is_public=None.
+		if c.CloudAdmin() && isPublic == "" && !t.IsPublic && !s.typeVisible(r.Context(), &api.Credentials{ProjectID: c.ProjectID}, t) {
+			continue
+		}
 		if c.CloudAdmin() && isPublic != "none" && isPublic != "" && (isPublic == "true") != t.IsPublic {
 			continue
 		}
@@ -279,10 +283,8 @@ func (s *Service) handleSetTypeSpecs(w http.ResponseWriter, r *http.Request, v a
 		if err := api.DecodeJSON(r, &specs); err != nil {
 			return err
 		}
-		if len(specs) != 1 || specs[key] == "" && len(specs) == 1 {
-			if _, ok := specs[key]; !ok {
-				return api.BadRequest("Request body and URI mismatch")
-			}
+		if _, ok := specs[key]; !ok || len(specs) != 1 {
+			return api.BadRequest("Request body and URI mismatch")
 		}
 	} else {
 		var b struct {
