@@ -149,17 +149,19 @@ func (s *Service) handleAttachVolume(w http.ResponseWriter, r *http.Request, v a
 	if err != nil {
 		return err
 	}
-	if sv.Locked && !isAdmin(c) {
-		return api.Conflict("Instance %s is locked", sv.ID)
-	}
-	if sv.TaskState != "" {
-		return api.Conflict("Cannot 'attach_volume' instance %s while it is in task_state %s", sv.ID, sv.TaskState)
-	}
-	if !contains(attachable, sv.VMState) {
-		return api.Conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", sv.ID, sv.VMState)
+	if err := canAttach(c, sv); err != nil {
+		return err
 	}
 	unlock := s.lockServer(sv.ID)
 	defer unlock()
+	// A worker had the server while this request waited (a delete that
+	// already released its volumes, say): check it again.
+	if sv, err = s.getServer(ctx, c, sv.ID); err != nil {
+		return err
+	}
+	if err := canAttach(c, sv); err != nil {
+		return err
+	}
 	have, err := s.serverVolumes(ctx, s.db, sv.ID)
 	if err != nil {
 		return err
@@ -223,6 +225,21 @@ func (s *Service) handleAttachVolume(w http.ResponseWriter, r *http.Request, v a
 	}
 	s.spawn(sv.ID, func(ctx context.Context) { s.attachVolume(ctx, row.ServerID, row.VolumeID) })
 	api.WriteJSON(w, http.StatusOK, map[string]any{"volumeAttachment": volumeAttachmentView(row, v)})
+	return nil
+}
+
+// canAttach refuses an attach to a locked or busy server, or one in a
+// vm_state volumes may not be attached in.
+func canAttach(c *api.Credentials, sv Server) error {
+	if sv.Locked && !isAdmin(c) {
+		return api.Conflict("Instance %s is locked", sv.ID)
+	}
+	if sv.TaskState != "" {
+		return api.Conflict("Cannot 'attach_volume' instance %s while it is in task_state %s", sv.ID, sv.TaskState)
+	}
+	if !contains(attachable, sv.VMState) {
+		return api.Conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", sv.ID, sv.VMState)
+	}
 	return nil
 }
 
@@ -397,7 +414,8 @@ func (s *Service) handleDetachVolume(w http.ResponseWriter, r *http.Request, v a
 }
 
 // detachVolume has the host remove a detaching volume, then frees it in
-// Block Storage; a failure leaves it attached.
+// Block Storage; a host failure leaves it attached, a Block Storage one
+// detaching (Start finishes it).
 func (s *Service) detachVolume(ctx context.Context, serverID, volumeID string) {
 	row, err := scanServerVolume(s.db.QueryRowContext(ctx, `SELECT `+serverVolumeCols+` FROM compute_volume_attachments
 		WHERE server_id=? AND volume_id=?`, serverID, volumeID))
@@ -422,8 +440,16 @@ func (s *Service) detachVolume(ctx context.Context, serverID, volumeID string) {
 		s.finishAction(ctx, serverID, "detach_volume", err)
 		return
 	}
-	if err := s.volumes.Detached(ctx, row.AttachmentID); err != nil {
-		s.log.Warn("recording a detach", "server", serverID, "volume", volumeID, "err", err)
+	if err := s.volumes.Detached(ctx, row.AttachmentID); err != nil && !api.IsNotFound(err) {
+		if ctx.Err() != nil {
+			return
+		}
+		// The host let go but Block Storage still holds the volume: the row
+		// stays detaching for the next Start (or the server's delete) to
+		// finish, rather than leaving a volume nobody will free.
+		s.log.Warn("recording a detach failed", "server", serverID, "volume", volumeID, "err", err)
+		s.finishAction(ctx, serverID, "detach_volume", err)
+		return
 	}
 	s.db.ExecContext(ctx, `DELETE FROM compute_volume_attachments WHERE id=?`, row.ID)
 	s.finishAction(ctx, serverID, "detach_volume", nil)
