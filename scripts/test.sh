@@ -4,7 +4,7 @@
 # a temporary data dir and runs the book's walkthrough with the stock
 # openstack CLI against it. Cleans up after itself.
 #
-#   SECTIONS="identity compute volume object"  walkthrough sections to run (the services that exist)
+#   SECTIONS="identity compute volume object containers"  walkthrough sections to run (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -43,6 +43,6 @@ source "$tmp/data/openrc.admin"
 set -u
 walkthrough=${WALKTHROUGH:-$root/../shared/acceptance/walkthrough.sh}
 status=0
-SECTIONS=${SECTIONS:-"identity compute volume object"} bash "$walkthrough" || status=$?
+SECTIONS=${SECTIONS:-"identity compute volume object containers"} bash "$walkthrough" || status=$?
 if [ $status -ne 0 ]; then echo "--- monostack log"; tail -n 50 "$tmp/monostack.log"; fi
 exit $status

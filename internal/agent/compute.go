@@ -82,6 +82,7 @@ func (a *ComputeAgent) Start() error {
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "snapshot"), a.snapshot) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "volumes"), a.volumes) },
 	}
+	subs = append(subs, a.containerSubs()...)
 	for _, s := range subs {
 		stop, err := s()
 		if err != nil {

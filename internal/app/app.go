@@ -93,7 +93,11 @@ type cloud struct {
 	bus      *bus.Bus
 	identity *identity.Service
 	handler  http.Handler
-	closers  []func() error
+	// netnsName is the runtime's name for a container's network namespace;
+	// hasRuntime: this host runs containers (root, with a datapath).
+	netnsName  func(id string) string
+	hasRuntime bool
+	closers    []func() error
 }
 
 // onClose registers fn to run at close, in reverse order of registration.
@@ -175,6 +179,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
+	zun, err := startContainers(ctx, c, cfg, netSvc.Host(), img, netSvc, c.netnsName, log)
+	if err != nil {
+		return nil, err
+	}
 	// Keystone fills the project id into the URL of each token's catalog.
 	if err := ident.EnsureService(ctx, "object-store", "swift", "Swift Object Storage Service",
 		cfg.BaseURL()+"/object-store/v1/AUTH_%(project_id)s"); err != nil {
@@ -195,6 +203,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	mount("/network", netSvc.Router(ident, ident.URL(), log.With("service", "network")))
 	mount("/compute", computeSvc.Router(ident, ident.URL(), log.With("service", "compute")))
 	mount("/volume", volSvc.Router(ident, ident.URL(), log.With("service", "volume")))
+	mount("/container", zun.Router(ident, ident.URL(), log.With("service", "container")))
 	mount("/placement", pl.Router(ident, ident.URL(), log.With("service", "placement")))
 	mount("/object-store", obj.Router(ident, ident.URL(), log.With("service", "object-store")))
 	mux.Handle("/info", obj.InfoHandler()) // swift clients ask the root for it too

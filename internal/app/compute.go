@@ -359,7 +359,9 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 		}
 		c.onClose(ca.Close)
 		hosts.netnsName = rt.NetnsName
+		c.hasRuntime = true
 	}
+	c.netnsName = hosts.netnsName
 	svc, err := compute.New(ctx, c.db, compute.Config{}, computeImages{img}, computeNetworks{netSvc}, hosts, pl, log.With("service", "compute"))
 	if err != nil {
 		return nil, nil, err

@@ -54,10 +54,18 @@ func (a computeVolumes) Reserve(ctx context.Context, c *api.Credentials, volumeI
 func (a computeVolumes) Attached(ctx context.Context, attachmentID, host, device string) error {
 	return a.vol.Attached(ctx, attachmentID, host, device)
 }
-func (a computeVolumes) Unreserve(ctx context.Context, id string) error   { return a.vol.Unreserve(ctx, id) }
-func (a computeVolumes) BeginDetach(ctx context.Context, id string) error { return a.vol.BeginDetach(ctx, id) }
-func (a computeVolumes) RollDetach(ctx context.Context, id string) error  { return a.vol.RollDetach(ctx, id) }
-func (a computeVolumes) Detached(ctx context.Context, id string) error    { return a.vol.Detached(ctx, id) }
+func (a computeVolumes) Unreserve(ctx context.Context, id string) error {
+	return a.vol.Unreserve(ctx, id)
+}
+func (a computeVolumes) BeginDetach(ctx context.Context, id string) error {
+	return a.vol.BeginDetach(ctx, id)
+}
+func (a computeVolumes) RollDetach(ctx context.Context, id string) error {
+	return a.vol.RollDetach(ctx, id)
+}
+func (a computeVolumes) Detached(ctx context.Context, id string) error {
+	return a.vol.Detached(ctx, id)
+}
 func (a computeVolumes) DeleteOnTermination(ctx context.Context, id string) error {
 	return a.vol.DeleteOnTermination(ctx, id)
 }

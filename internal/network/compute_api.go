@@ -58,3 +58,35 @@ func (s *Service) SecurityGroupID(ctx context.Context, project, nameOrID string)
 	}
 	return "", api.Conflict("%s", fmt.Sprintf("Multiple security groups named %s; use an id.", nameOrID))
 }
+
+// NetworkNamed resolves a network the project may plug ports into by id
+// or by name (its own first, then shared and external ones), as the
+// containers API lets users name networks; none is a 404, several are a
+// 409.
+func (s *Service) NetworkNamed(ctx context.Context, project, ref string, admin bool) (string, error) {
+	if _, err := s.NetworkFor(ctx, project, ref, admin); err == nil {
+		return ref, nil
+	}
+	conds := []string{`project_id=? AND name=?`, `(shared OR external) AND name=?`}
+	if admin {
+		conds = append(conds, `name=?`) // a cloud admin may use any project's network
+	}
+	for _, cond := range conds {
+		args := []any{project, ref}
+		if cond[0] != 'p' {
+			args = args[1:]
+		}
+		nets, err := s.loadNetworks(ctx, s.db, cond, args...)
+		if err != nil {
+			return "", err
+		}
+		switch len(nets) {
+		case 0:
+			continue
+		case 1:
+			return nets[0].ID, nil
+		}
+		return "", api.Conflict("Multiple networks named %s; use an id.", ref)
+	}
+	return "", api.NotFound("Network %s could not be found.", ref)
+}

@@ -59,4 +59,3 @@ func (s *Service) DeleteObject(ctx context.Context, project, container, name str
 	}
 	return err
 }
-

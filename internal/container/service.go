@@ -1,0 +1,197 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/lockmap"
+	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Image is a Glance image as the containers service needs it.
+type Image struct {
+	ID, Name, Status string
+	ContainerFormat  string
+	DiskFormat       string
+	Size             int64
+	// Rootfs: the image is a plain root filesystem tarball (its command
+	// comes from the request); otherwise a docker or OCI image.
+	Rootfs bool
+}
+
+// Images finds and makes Glance images.
+type Images interface {
+	// Find returns the image the caller names by id or name, or a 404.
+	Find(ctx context.Context, c *api.Credentials, ref string) (Image, error)
+	// List returns the images the caller may run.
+	List(ctx context.Context, c *api.Credentials) ([]Image, error)
+	// Commit stores a container's root filesystem tarball as a new
+	// private image of project and returns its id.
+	Commit(ctx context.Context, c *api.Credentials, project, name, tag string, write func(w io.Writer) error) (string, error)
+}
+
+// Port is a Neutron port of a container.
+type Port struct {
+	ID, NetworkID, MAC string
+	Addresses          []netip.Prefix
+	SubnetIDs          []string
+}
+
+// Networks is what the containers service needs of Neutron (Kuryr's part).
+type Networks interface {
+	// Resolve returns the id of the network a project names by id or
+	// name, or a 404 when it may not use it.
+	Resolve(ctx context.Context, c *api.Credentials, ref string) (string, error)
+	// Default is the network a container gets when it asks for none.
+	Default(ctx context.Context, project string) (string, error)
+	CreatePort(ctx context.Context, project, networkID, deviceID, fixedIP string, securityGroups []string) (Port, error)
+	GetPort(ctx context.Context, id string) (Port, string, error) // with its status
+	// BindPort plugs the port into the container's namespace on host
+	// (empty host: unbinds).
+	BindPort(ctx context.Context, id, host, containerID string) error
+	DeletePort(ctx context.Context, id string) error
+}
+
+// Stats are a running container's resource usage.
+type Stats struct {
+	CPUPercent  float64 `json:"cpu_percent"`
+	MemoryUsage int64   `json:"memory_usage"` // bytes
+	MemoryLimit int64   `json:"memory_limit"` // bytes
+	BlockRead   int64   `json:"block_read"`
+	BlockWrite  int64   `json:"block_write"`
+	NetRx       int64   `json:"net_rx"`
+	NetTx       int64   `json:"net_tx"`
+	Pids        int64   `json:"pids"`
+}
+
+// Process is one process of a container (top).
+type Process struct {
+	UID, PID, PPID, Command string
+}
+
+// Hosts runs containers on hosts: the agents, over the bus.
+type Hosts interface {
+	// Ensure makes the container of spec exist on host (and run when
+	// running is true) and returns its state.
+	Ensure(ctx context.Context, host string, spec runtime.Spec, running bool) (runtime.State, error)
+	// Action is start, stop, reboot, kill, pause, resume or delete.
+	Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error)
+	List(ctx context.Context, host string) ([]runtime.State, error)
+	Logs(ctx context.Context, host, id string, tail int64) ([]byte, error)
+	Exec(ctx context.Context, host, id string, args []string, env []string, cwd, user string) (runtime.ExecResult, error)
+	Stats(ctx context.Context, host, id string) (Stats, error)
+	Top(ctx context.Context, host, id string) ([]Process, error)
+	Snapshot(ctx context.Context, host, id string, w io.Writer) error
+}
+
+// Config is the containers service's settings.
+type Config struct {
+	// Host is the one host containers run on (the agent's name).
+	Host string
+	// AvailabilityZone of the containers (default "nova").
+	AvailabilityZone string
+	// DefaultQuotas override upstream's (containers 40, cpu 20, memory
+	// 51200 MiB, disk 100 GiB).
+	DefaultQuotas map[string]int64
+	// SyncInterval is how often the states of running containers are
+	// read from the host (default 1 s).
+	SyncInterval time.Duration
+	// HostInfo describes the host for the hosts API.
+	HostInfo HostInfo
+}
+
+// Service is the containers service (Zun).
+type Service struct {
+	db       *store.DB
+	cfg      Config
+	images   Images
+	networks Networks
+	hosts    Hosts
+	log      *slog.Logger
+	started  time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	locks  lockmap.Map
+
+	syncMu   sync.Mutex
+	lastSync time.Time
+}
+
+// New opens the containers service on db, running its migrations. Call
+// Start to resume work and watch the containers.
+func New(ctx context.Context, db *store.DB, cfg Config, images Images, networks Networks, hosts Hosts, log *slog.Logger) (*Service, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, "container", sub); err != nil {
+		return nil, err
+	}
+	if cfg.AvailabilityZone == "" {
+		cfg.AvailabilityZone = "nova"
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{db: db, cfg: cfg, images: images, networks: networks, hosts: hosts, log: log, started: time.Now().UTC()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Close stops the workers and the watcher and waits for them; containers
+// go on running on their hosts.
+func (s *Service) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// spawn runs fn in the background, one at a time per container.
+func (s *Service) spawn(id string, fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.locks.Lock(id)()
+		if s.ctx.Err() != nil {
+			return
+		}
+		fn(s.ctx)
+	}()
+}
+
+func newUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+const timeFormat = "2006-01-02T15:04:05.000000"
+
+func nowText() string { return time.Now().UTC().Format(timeFormat) }
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+package container
+
+import (
+	"context"
+	"time"
+
+	"github.com/monostack/monostack/internal/runtime"
+)
+
+// The watcher reads the containers' states from their host and records
+// what changed without the API being asked: a process that exited is
+// Stopped with its exit code, a paused one Paused; and it applies restart
+// policies to containers that exited on their own.
+
+func (s *Service) watch() {
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.syncNow(s.ctx)
+	}
+}
+
+// syncNow syncs the states of the host's containers now (at most every
+// 100 ms: list and show call it so that what they answer is fresh).
+func (s *Service) syncNow(ctx context.Context) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if time.Since(s.lastSync) < 100*time.Millisecond || s.cfg.Host == "" {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	states, err := s.hosts.List(lctx, s.cfg.Host)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("listing containers on the host", "err", err)
+		}
+		return
+	}
+	s.lastSync = time.Now()
+	byID := map[string]runtime.State{}
+	for _, st := range states {
+		byID[st.ID] = st
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+containerCols+` FROM container_containers WHERE host=? AND task IS NULL
+		AND status IN (?, ?, ?, ?)`, s.cfg.Host, stRunning, stPaused, stRestarting, stStopped)
+	if err != nil {
+		return
+	}
+	var cts []Container
+	for rows.Next() {
+		ct, err := scanContainer(rows)
+		if err == nil {
+			cts = append(cts, ct)
+		}
+	}
+	rows.Close()
+	for _, ct := range cts {
+		st, ok := byID[ct.UUID]
+		if !ok {
+			if ct.Status != stStopped {
+				s.record(ctx, ct, stError, "The container is gone from its host.", nil)
+			}
+			continue
+		}
+		switch st.Status {
+		case runtime.Running:
+			if ct.Status != stRunning {
+				s.record(ctx, ct, stRunning, "", nil)
+			}
+		case runtime.Paused:
+			if ct.Status != stPaused {
+				s.record(ctx, ct, stPaused, "", nil)
+			}
+		case runtime.Stopped, runtime.Created:
+			if ct.Status == stStopped {
+				continue
+			}
+			exit := st.ExitCode
+			s.record(ctx, ct, stStopped, "", &exit)
+			s.log.Info("container exited", "container", ct.UUID, "exit_code", exit)
+			if s.shouldRestart(ct, exit) {
+				id := ct.UUID
+				s.spawn(id, func(ctx context.Context) { s.restart(ctx, id) })
+			}
+		}
+	}
+}
+
+// record sets a container's status as the host reports it, unless an
+// action took the container over meanwhile.
+func (s *Service) record(ctx context.Context, ct Container, status, reason string, exit *int) {
+	var finished any
+	if status == stStopped {
+		finished = nowText()
+	}
+	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, exit_code=coalesce(?, exit_code),
+		finished_at=coalesce(?, finished_at), updated_at=? WHERE uuid=? AND task IS NULL AND status=?`,
+		status, nilIfEmpty(reason), exit, finished, nowText(), ct.UUID, ct.Status)
+}
+
+// shouldRestart applies the restart policy to a container whose process
+// exited on its own.
+func (s *Service) shouldRestart(ct Container, exit int) bool {
+	if ct.UserStopped {
+		return false
+	}
+	switch ct.Restart.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		max := ct.Restart.maxRetries()
+		return exit != 0 && (max == 0 || ct.RestartCount < max)
+	}
+	return false
+}
+
+// restart starts a container again under its restart policy.
+func (s *Service) restart(ctx context.Context, id string) {
+	ct, err := s.loadContainer(ctx, s.db, id)
+	if err != nil || ct.Task != "" || ct.Status != stStopped || ct.UserStopped {
+		return
+	}
+	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, restart_count=restart_count+1, updated_at=? WHERE uuid=?`,
+		stRestarting, nowText(), id)
+	if _, err := s.hosts.Action(ctx, ct.Host, id, "start", 0, 0); err != nil {
+		s.log.Warn("restarting a container", "container", id, "err", err)
+		s.setStatus(ctx, id, stError, "Restarting the container failed: "+err.Error(), nil)
+		return
+	}
+	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, started_at=?, updated_at=? WHERE uuid=? AND status=?`,
+		stRunning, nowText(), nowText(), id, stRestarting)
+}
