@@ -33,6 +33,14 @@ type ServerRequest struct {
 	// Running: start the server when it is not running (false: create it
 	// and leave it created or stopped, so that ports can be plugged first).
 	Running bool `json:"running"`
+	// VolumeMounts are volumes given to the container as filesystems
+	// (formatted on first use), mounted at Create.
+	VolumeMounts []VolumeMount `json:"volume_mounts,omitempty"`
+	// RootVolume, for a server booted from a volume, is the volume of the
+	// host's block store whose filesystem is the server's root: the agent
+	// attaches it and gives its device as Spec.RootDevice (Spec.Image is
+	// then empty).
+	RootVolume *VolumeDevice `json:"root_volume,omitempty"`
 }
 
 // ServerAction is a power action on a server.
@@ -105,20 +113,17 @@ func (a *ComputeAgent) Close() error {
 
 func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.State, error) {
 	spec := req.Spec
-	have, err := a.rt.Images(ctx)
-	if err != nil {
+	if v := req.RootVolume; v != nil {
+		if a.blocks == nil {
+			return runtime.State{}, errors.New("this host has no block store")
+		}
+		dev, err := a.blocks.Attach(ctx, v.Block, v.ReadOnly)
+		if err != nil {
+			return runtime.State{}, fmt.Errorf("root volume %s: %w", v.Block, err)
+		}
+		spec.Image, spec.RootDevice = "", dev
+	} else if err := a.ensureImage(ctx, spec.Image); err != nil {
 		return runtime.State{}, err
-	}
-	if !slices.Contains(have, spec.Image) {
-		rc, format, err := a.images.OpenImage(ctx, spec.Image)
-		if err != nil {
-			return runtime.State{}, fmt.Errorf("image %s: %w", spec.Image, err)
-		}
-		_, err = a.rt.EnsureImage(ctx, spec.Image, format, func() (io.ReadCloser, error) { return rc, nil })
-		rc.Close()
-		if err != nil {
-			return runtime.State{}, fmt.Errorf("image %s: %w", spec.Image, err)
-		}
 	}
 	if len(req.ConfigDrive) > 0 {
 		dir, err := a.writeDrive(spec.ID, req.ConfigDrive)
@@ -129,6 +134,18 @@ func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.S
 	}
 	st, err := a.rt.State(ctx, spec.ID)
 	if errors.Is(err, runtime.ErrNotFound) {
+		if len(req.VolumeMounts) > 0 {
+			mounts, err := a.mountVolumes(ctx, spec.ID, req.VolumeMounts)
+			if err != nil {
+				return runtime.State{}, err
+			}
+			spec.Mounts = append(spec.Mounts, mounts...)
+		}
+		st, err = a.rt.Create(ctx, spec)
+	} else if err == nil && spec.RootDevice != "" {
+		// Created again: the runtime takes the root device's path, which
+		// changes when the volume is attached again (after a host
+		// restart).
 		st, err = a.rt.Create(ctx, spec)
 	}
 	if err != nil {
@@ -141,6 +158,27 @@ func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.S
 		return a.rt.State(ctx, spec.ID)
 	}
 	return st, nil
+}
+
+// ensureImage unpacks image id into the runtime unless it is there.
+func (a *ComputeAgent) ensureImage(ctx context.Context, id string) error {
+	have, err := a.rt.Images(ctx)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(have, id) {
+		return nil
+	}
+	rc, format, err := a.images.OpenImage(ctx, id)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", id, err)
+	}
+	_, err = a.rt.EnsureImage(ctx, id, format, func() (io.ReadCloser, error) { return rc, nil })
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("image %s: %w", id, err)
+	}
+	return nil
 }
 
 // writeDrive writes the config drive's files into a directory of its own,
@@ -194,6 +232,9 @@ func (a *ComputeAgent) action(ctx context.Context, act ServerAction) (runtime.St
 	case "delete":
 		if err = a.rt.Delete(ctx, act.ID); err == nil || errors.Is(err, runtime.ErrNotFound) {
 			os.RemoveAll(filepath.Join(a.driveDir, act.ID))
+			if err := a.unmountVolumes(act.ID); err != nil {
+				return runtime.State{}, err
+			}
 			return runtime.State{ID: act.ID, Status: runtime.Stopped}, nil
 		}
 	default:
@@ -306,7 +347,9 @@ func (a *ComputeAgent) volumes(ctx context.Context, req VolumesRequest) (struct{
 	}
 	err := a.rt.SetDevices(ctx, req.ID, devs)
 	if errors.Is(err, runtime.ErrNotFound) && len(req.Attach) == 0 {
-		err = nil
+		// The server or container is gone: release what it held,
+		// filesystems of its volumes included.
+		err = a.unmountVolumes(req.ID)
 	}
 	if err != nil {
 		return struct{}{}, err

@@ -179,7 +179,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
-	zun, err := startContainers(ctx, c, cfg, netSvc.Host(), img, netSvc, c.netnsName, log)
+	zun, err := startContainers(ctx, c, cfg, netSvc.Host(), img, netSvc, volSvc, c.netnsName, log)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/monostack/monostack/internal/image"
 	"github.com/monostack/monostack/internal/network"
 	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/volume"
 )
 
 // containerImages is the containers service's view of the Image service.
@@ -150,9 +151,54 @@ func (a containerNetworks) DeletePort(ctx context.Context, id string) error {
 // commands as servers, plus exec, stats and top.
 type containerHosts struct{ client *agent.ComputeClient }
 
-func (h containerHosts) Ensure(ctx context.Context, host string, spec runtime.Spec, running bool) (runtime.State, error) {
-	return h.client.Ensure(ctx, host, agent.ServerRequest{Spec: spec, Running: running})
+func (h containerHosts) Ensure(ctx context.Context, host string, spec runtime.Spec, running bool, mounts []container.VolumeMount) (runtime.State, error) {
+	req := agent.ServerRequest{Spec: spec, Running: running}
+	for _, m := range mounts {
+		req.VolumeMounts = append(req.VolumeMounts, agent.VolumeMount{Block: m.Block, Destination: m.Destination})
+	}
+	return h.client.Ensure(ctx, host, req)
 }
+
+func (h containerHosts) Release(ctx context.Context, host, id string, blocks []string) error {
+	return h.client.SetVolumes(ctx, host, agent.VolumesRequest{ID: id, Detach: blocks})
+}
+
+// containerVolumes is the containers service's view of Cinder.
+type containerVolumes struct{ vol *volume.Service }
+
+func toVolumeInfo(v volume.VolumeRef) container.VolumeInfo {
+	return container.VolumeInfo{ID: v.ID, Status: v.Status, Size: v.Size}
+}
+
+func (a containerVolumes) Find(ctx context.Context, c *api.Credentials, ref string) (container.VolumeInfo, error) {
+	v, err := a.vol.FindVolume(ctx, c, ref)
+	return toVolumeInfo(v), err
+}
+
+func (a containerVolumes) Create(ctx context.Context, c *api.Credentials, size int64, name string) (container.VolumeInfo, error) {
+	v, err := a.vol.Create(ctx, c, volume.NewVolume{ProjectID: c.ProjectID, UserID: c.UserID, Name: &name, Size: size})
+	return container.VolumeInfo{ID: v.ID, Status: v.Status, Size: v.Size}, err
+}
+
+func (a containerVolumes) Get(ctx context.Context, id string) (container.VolumeInfo, error) {
+	v, err := a.vol.GetVolume(ctx, id)
+	return toVolumeInfo(v), err
+}
+
+func (a containerVolumes) Reserve(ctx context.Context, c *api.Credentials, volumeID, containerID, attachmentID string) (string, error) {
+	conn, err := a.vol.Reserve(ctx, c, volumeID, containerID, attachmentID)
+	return conn.Block, err
+}
+
+func (a containerVolumes) Attached(ctx context.Context, attachmentID, host, device string) error {
+	return a.vol.Attached(ctx, attachmentID, host, device)
+}
+
+func (a containerVolumes) Detached(ctx context.Context, attachmentID string) error {
+	return a.vol.Detached(ctx, attachmentID)
+}
+
+func (a containerVolumes) Delete(ctx context.Context, id string) error { return a.vol.DeleteOnTermination(ctx, id) }
 
 func (h containerHosts) Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error) {
 	return h.client.Action(ctx, host, agent.ServerAction{ID: id, Action: action, Timeout: timeout, Signal: signal})
@@ -209,7 +255,7 @@ func (h containerHosts) Snapshot(ctx context.Context, host, id string, w io.Writ
 // startContainers runs the containers API (Zun) on this host's agent and
 // registers it in the catalog as "container" at /container/v1.
 func startContainers(ctx context.Context, c *cloud, cfg config.Config, host string, img *image.Service, netSvc *network.Service,
-	netnsName func(string) string, log *slog.Logger) (*container.Service, error) {
+	vol *volume.Service, netnsName func(string) string, log *slog.Logger) (*container.Service, error) {
 	info := hostInfo(host, cfg.DataDir)
 	if !c.hasRuntime {
 		log.Warn("this host runs no containers (not root, or --datapath none): the containers API will refuse to run any")
@@ -224,6 +270,7 @@ func startContainers(ctx context.Context, c *cloud, cfg config.Config, host stri
 		return nil, err
 	}
 	c.onClose(svc.Close)
+	svc.SetVolumes(containerVolumes{vol})
 	if err := svc.Start(ctx); err != nil {
 		return nil, err
 	}

@@ -159,7 +159,9 @@ func Purge(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		// runc's state root of this owner, empty now.
 		errs = append(errs, os.RemoveAll(filepath.Join("/run/monostack", strings.TrimSpace(string(b)))))
 	}
-	// Loop devices of the volumes, and the volumes' files.
+	// Containers' volume filesystems, loop devices of the volumes, and
+	// the volumes' files.
+	errs = append(errs, agent.UnmountAllVolumes(cfg.DataDir))
 	if blocks, err := openBlocks(cfg, log); err != nil {
 		errs = append(errs, err)
 	} else {

@@ -224,6 +224,7 @@ type NewContainer struct {
 	AZ             string
 	SecurityGroups []string
 	Networks       []NetRequest
+	Mounts         []MountRequest
 	Run            bool
 }
 
@@ -306,6 +307,9 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 	if n.SecurityGroups == nil {
 		n.SecurityGroups = []string{}
 	}
+	if err := s.checkMounts(ctx, c, n.Mounts); err != nil {
+		return Container{}, err
+	}
 	now := nowText()
 	ct := Container{UUID: newUUID(), Name: n.Name, ProjectID: c.ProjectID, UserID: c.UserID, Image: n.Image, ImageID: img.ID,
 		Command: n.Command, Entrypoint: n.Entrypoint, Workdir: n.Workdir, Environment: n.Environment, Labels: n.Labels,
@@ -346,6 +350,10 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 		return err
 	})
 	if err != nil {
+		return Container{}, err
+	}
+	if err := s.recordMounts(ctx, c, ct, n.Mounts); err != nil {
+		s.unrecord(ctx, c, ct.UUID)
 		return Container{}, err
 	}
 	action := "create"
@@ -398,7 +406,14 @@ func (s *Service) build(ctx context.Context, id string) {
 	}
 	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), false)
+	mounts, err := s.prepareMounts(bctx, ct)
+	if err != nil {
+		if ctx.Err() == nil {
+			fail(err)
+		}
+		return
+	}
+	_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), false, mounts)
 	if err == nil {
 		for _, p := range ct.Ports {
 			if err = s.networks.BindPort(bctx, p.PortID, ct.Host, ct.UUID); err != nil {
@@ -409,11 +424,14 @@ func (s *Service) build(ctx context.Context, id string) {
 	if err == nil {
 		s.waitPorts(bctx, ct.Ports)
 		if ct.Run {
-			_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), true)
+			_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), true, mounts)
 		}
 	}
 	if ctx.Err() != nil {
 		return
+	}
+	if err == nil {
+		err = s.mountsAttached(ctx, ct)
 	}
 	if err != nil {
 		fail(err)
@@ -533,6 +551,11 @@ func (s *Service) destroy(ctx context.Context, id string) {
 	var errs []error
 	if ct.Host != "" {
 		if _, err := s.hosts.Action(ctx, ct.Host, id, "delete", 0, 0); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		if err := s.releaseMounts(ctx, ct); err != nil {
 			errs = append(errs, err)
 		}
 	}

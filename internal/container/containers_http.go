@@ -179,8 +179,19 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, v api.Ver
 	} else if priv {
 		return api.Forbidden("Policy doesn't allow container:create:privileged to be performed.").WithType("policy-not-authorized")
 	}
-	if len(b.Mounts) > 0 {
-		return api.BadRequest("Mounts are not supported by this cloud yet: run the container without --mount.").WithType("invalid-value")
+	for _, m := range b.Mounts {
+		mr := MountRequest{}
+		mr.Source, _ = m["source"].(string)
+		mr.Destination, _ = m["destination"].(string)
+		if t, _ := m["type"].(string); t != "" && t != "volume" {
+			return api.BadRequest("Mounts of type %s are not supported by this cloud; mount volumes.", t).WithType("invalid-value")
+		}
+		if m["size"] != nil {
+			if mr.Size, err = integer("mounts", m["size"]); err != nil {
+				return err
+			}
+		}
+		n.Mounts = append(n.Mounts, mr)
 	}
 	if b.Host != nil && *b.Host != "" && *b.Host != s.cfg.Host {
 		return api.NotFound("Requested host %s could not be found.", *b.Host).WithType("requested-host-not-found")

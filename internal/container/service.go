@@ -84,9 +84,13 @@ type Process struct {
 
 // Hosts runs containers on hosts: the agents, over the bus.
 type Hosts interface {
-	// Ensure makes the container of spec exist on host (and run when
-	// running is true) and returns its state.
-	Ensure(ctx context.Context, host string, spec runtime.Spec, running bool) (runtime.State, error)
+	// Ensure makes the container of spec exist on host, with the volumes
+	// mounted (at Create), and run when running is true; it returns its
+	// state.
+	Ensure(ctx context.Context, host string, spec runtime.Spec, running bool, mounts []VolumeMount) (runtime.State, error)
+	// Release lets go of a deleted container's volumes on host
+	// (unmounted, their block devices detached).
+	Release(ctx context.Context, host, id string, blocks []string) error
 	// Action is start, stop, reboot, kill, pause, resume or delete.
 	Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error)
 	List(ctx context.Context, host string) ([]runtime.State, error)
@@ -120,6 +124,7 @@ type Service struct {
 	images   Images
 	networks Networks
 	hosts    Hosts
+	volumes  Volumes
 	log      *slog.Logger
 	started  time.Time
 

@@ -439,3 +439,58 @@ func (s *Service) handleDeleteAttachment(w http.ResponseWriter, r *http.Request,
 	api.WriteJSON(w, http.StatusOK, map[string]any{"attachments": []any{}})
 	return nil
 }
+
+// VolumeRef is what the containers service needs of a volume.
+type VolumeRef struct {
+	ID, Name, Status string
+	Size             int64
+}
+
+// FindVolume returns the volume a caller names by id or by name (its
+// project's), as Zun's mounts name them; none is a 404, several a 409.
+func (s *Service) FindVolume(ctx context.Context, c *api.Credentials, ref string) (VolumeRef, error) {
+	v, err := s.getVolume(ctx, c, ref)
+	if api.IsNotFound(err) {
+		rows, qerr := s.db.QueryContext(ctx, `SELECT id FROM volume_volumes WHERE name=? AND project_id=?`, ref, c.ProjectID)
+		if qerr != nil {
+			return VolumeRef{}, qerr
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		switch len(ids) {
+		case 0:
+			return VolumeRef{}, volumeNotFound(ref)
+		case 1:
+			v, err = s.loadVolume(ctx, s.db, ids[0])
+		default:
+			return VolumeRef{}, api.Conflict("Multiple volumes named %s; use an id.", ref)
+		}
+	}
+	if err != nil {
+		return VolumeRef{}, err
+	}
+	out := VolumeRef{ID: v.ID, Status: v.Status, Size: v.Size}
+	if v.Name != nil {
+		out.Name = *v.Name
+	}
+	return out, nil
+}
+
+// GetVolume returns a volume whoever owns it (for services acting on
+// volumes they were given).
+func (s *Service) GetVolume(ctx context.Context, id string) (VolumeRef, error) {
+	v, err := s.loadVolume(ctx, s.db, id)
+	if err != nil {
+		return VolumeRef{}, err
+	}
+	out := VolumeRef{ID: v.ID, Status: v.Status, Size: v.Size}
+	if v.Name != nil {
+		out.Name = *v.Name
+	}
+	return out, nil
+}
