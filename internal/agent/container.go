@@ -28,6 +28,8 @@ type ExecRequest struct {
 	Env  []string `json:"env,omitempty"`
 	Cwd  string   `json:"cwd,omitempty"`
 	User string   `json:"user,omitempty"`
+	// Stdin is the process's standard input (small: a tarball to unpack).
+	Stdin []byte `json:"stdin,omitempty"`
 }
 
 // ExecReply is how an exec ended. Err is set (and wraps runtime.ErrExec on
@@ -74,7 +76,11 @@ func (a *ComputeAgent) containerSubs() []func() (func(), error) {
 }
 
 func (a *ComputeAgent) exec(ctx context.Context, req ExecRequest) (ExecReply, error) {
-	res, err := a.rt.Exec(ctx, req.ID, runtime.ExecSpec{Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User})
+	spec := runtime.ExecSpec{Args: req.Args, Env: req.Env, Cwd: req.Cwd, User: req.User}
+	if req.Stdin != nil {
+		spec.Stdin = bytes.NewReader(req.Stdin)
+	}
+	res, err := a.rt.Exec(ctx, req.ID, spec)
 	if errors.Is(err, runtime.ErrExec) {
 		return ExecReply{ExitCode: 126, NotRun: err.Error()}, nil
 	}

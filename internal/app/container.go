@@ -198,7 +198,9 @@ func (a containerVolumes) Detached(ctx context.Context, attachmentID string) err
 	return a.vol.Detached(ctx, attachmentID)
 }
 
-func (a containerVolumes) Delete(ctx context.Context, id string) error { return a.vol.DeleteOnTermination(ctx, id) }
+func (a containerVolumes) Delete(ctx context.Context, id string) error {
+	return a.vol.DeleteOnTermination(ctx, id)
+}
 
 func (h containerHosts) Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error) {
 	return h.client.Action(ctx, host, agent.ServerAction{ID: id, Action: action, Timeout: timeout, Signal: signal})
@@ -214,6 +216,18 @@ func (h containerHosts) Logs(ctx context.Context, host, id string, tail int64) (
 
 func (h containerHosts) Exec(ctx context.Context, host, id string, args, env []string, cwd, user string) (runtime.ExecResult, error) {
 	r, err := h.client.Exec(ctx, host, agent.ExecRequest{ID: id, Args: args, Env: env, Cwd: cwd, User: user})
+	if err != nil {
+		return runtime.ExecResult{}, err
+	}
+	if r.NotRun != "" {
+		return runtime.ExecResult{}, fmt.Errorf("%w: %s", runtime.ErrExec, r.NotRun)
+	}
+	return runtime.ExecResult{ExitCode: r.ExitCode, Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated}, nil
+}
+
+// ExecInput is Exec with a standard input (put_archive).
+func (h containerHosts) ExecInput(ctx context.Context, host, id string, args []string, stdin []byte) (runtime.ExecResult, error) {
+	r, err := h.client.Exec(ctx, host, agent.ExecRequest{ID: id, Args: args, Stdin: stdin})
 	if err != nil {
 		return runtime.ExecResult{}, err
 	}

@@ -67,6 +67,11 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	h("GET "+p+"/{c}/stats", reader, s.handleStats)
 	h("POST "+p+"/{c}/commit", member, s.handleCommit)
 	h("GET "+p+"/{c}/network_list", reader, s.handleNetworkList)
+	h("POST "+p+"/{c}/network_attach", member, s.handleNetworkAttach)
+	h("POST "+p+"/{c}/network_detach", member, s.handleNetworkDetach)
+	h("GET "+p+"/{c}/get_archive", reader, s.handleGetArchive)
+	h("POST "+p+"/{c}/put_archive", member, s.handlePutArchive)
+	h("POST "+p+"/{c}/rebuild", member, s.handleRebuild)
 	h("GET "+p+"/{c}/container_actions", reader, s.handleActions)
 	h("GET "+p+"/{c}/container_actions/{req}", reader, s.handleActions)
 
