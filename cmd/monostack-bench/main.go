@@ -21,6 +21,11 @@
 // load generator competes with the server for the same cores, and a busy
 // neighbour makes the figures meaningless. The process exits 0 when every
 // benchmark ran without a failed request.
+//
+// Two benchmarks run only when named in --only, as root, with --bin and
+// the host side: server-create (servers.go) and volume (volume.go: volume
+// create, attach and detach latencies, and dd through a server's /dev/vdb
+// against dd on the host).
 package main
 
 import (
@@ -71,6 +76,7 @@ type options struct {
 	warmup      time.Duration
 	concurrency int
 	servers     int
+	volumes     int
 	starts      int
 	idle        time.Duration
 	only        string
@@ -89,9 +95,10 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each load benchmark")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in the load benchmarks")
 	flag.IntVar(&o.servers, "servers", 20, "servers created by server-create (run once and 10 at a time; needs root and the host side)")
+	flag.IntVar(&o.volumes, "volumes", 50, "samples of each latency of the volume benchmark (needs root, --bin and the host side)")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, volume (root only, never by default)")
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the temporary data dirs (default $TMPDIR)")
 	flag.StringVar(&o.upArgs, "up-args", "", "with --bin: more arguments for `up`, space-separated (e.g. \"--bcrypt-cost 4\")")
 	flag.Usage = func() {
@@ -121,6 +128,10 @@ func (o *options) check() error {
 		return errors.New("--url needs --password")
 	case o.servers < 1 || o.servers > 500:
 		return errors.New("--servers must be in [1, 500]")
+	case o.volumes < 1 || o.volumes > 500:
+		return errors.New("--volumes must be in [1, 500]")
+	case o.url != "" && o.wants("volume"):
+		return errors.New("--only volume needs --bin (it reads the data dir)")
 	case o.duration <= 0 || o.duration > maxDuration:
 		return fmt.Errorf("--duration must be in (0, %s]", maxDuration)
 	case o.warmup < 0 || o.warmup > maxDuration:
@@ -133,7 +144,7 @@ func (o *options) check() error {
 		return fmt.Errorf("--starts must be in [1, %d]", maxStarts)
 	}
 	for _, name := range o.selected() {
-		if !slices.Contains(allBenchmarks, name) && name != "server-create" {
+		if !slices.Contains(allBenchmarks, name) && name != "server-create" && name != "volume" {
 			return fmt.Errorf("--only: unknown benchmark %q", name)
 		}
 	}
@@ -150,8 +161,9 @@ func (o *options) check() error {
 	return nil
 }
 
-// allBenchmarks run by default; "server-create" runs only when named in
-// --only, since it needs root and the host side (runc, the datapath).
+// allBenchmarks run by default; "server-create" and "volume" run only when
+// named in --only, since they need root and the host side (runc, the
+// datapath, loop devices).
 var allBenchmarks = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
 
 func (o *options) selected() []string {
@@ -221,7 +233,7 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 		}
 	}()
 
-	base, pid := o.url, 0
+	base, pid, dataDir := o.url, 0, ""
 	creds := credentials{user: o.user, project: o.project, password: o.password}
 	if o.bin != "" {
 		tmp, err := os.MkdirTemp(o.tmp, "monostack-bench-")
@@ -267,7 +279,7 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 				retErr = fmt.Errorf("purge: %v: %s", err, out)
 			}
 		}()
-		base, pid = inst.url, inst.pid()
+		base, pid, dataDir = inst.url, inst.pid(), dir
 		pw, err := readPasswords(filepath.Join(dir, "passwords"))
 		if err != nil {
 			return err
@@ -282,6 +294,13 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 			if err != nil {
 				return err
 			}
+		}
+	}
+	if o.wants("volume") {
+		r, err := volumeBenchmarks(ctx, base, creds, dataDir, pid, o.volumes)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
 		}
 	}
 	lr, err := loadBenchmarks(ctx, o, base, pid, creds)
