@@ -114,12 +114,9 @@ func (a *ComputeAgent) Close() error {
 func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.State, error) {
 	spec := req.Spec
 	if v := req.RootVolume; v != nil {
-		if a.blocks == nil {
-			return runtime.State{}, errors.New("this host has no block store")
-		}
-		dev, err := a.blocks.Attach(ctx, v.Block, v.ReadOnly)
+		dev, err := a.attachRoot(ctx, spec.ID, *v)
 		if err != nil {
-			return runtime.State{}, fmt.Errorf("root volume %s: %w", v.Block, err)
+			return runtime.State{}, err
 		}
 		spec.Image, spec.RootDevice = "", dev
 	} else if err := a.ensureImage(ctx, spec.Image); err != nil {
@@ -216,12 +213,16 @@ func (a *ComputeAgent) action(ctx context.Context, act ServerAction) (runtime.St
 	var err error
 	switch act.Action {
 	case "start":
-		err = a.rt.Start(ctx, act.ID)
+		if err = a.reattachRoot(ctx, act.ID); err == nil {
+			err = a.rt.Start(ctx, act.ID)
+		}
 	case "stop":
 		err = a.rt.Stop(ctx, act.ID, timeout)
 	case "reboot":
 		if err = a.rt.Stop(ctx, act.ID, timeout); err == nil {
-			err = a.rt.Start(ctx, act.ID)
+			if err = a.reattachRoot(ctx, act.ID); err == nil {
+				err = a.rt.Start(ctx, act.ID)
+			}
 		}
 	case "kill":
 		err = a.rt.Kill(ctx, act.ID, syscall.Signal(act.Signal))
@@ -233,6 +234,9 @@ func (a *ComputeAgent) action(ctx context.Context, act ServerAction) (runtime.St
 		if err = a.rt.Delete(ctx, act.ID); err == nil || errors.Is(err, runtime.ErrNotFound) {
 			os.RemoveAll(filepath.Join(a.driveDir, act.ID))
 			if err := a.unmountVolumes(act.ID); err != nil {
+				return runtime.State{}, err
+			}
+			if err := a.forgetRoot(act.ID); err != nil {
 				return runtime.State{}, err
 			}
 			return runtime.State{ID: act.ID, Status: runtime.Stopped}, nil

@@ -180,6 +180,12 @@ func (h *computeHosts) EnsureServer(ctx context.Context, host string, spec compu
 		},
 		ConfigDrive: spec.ConfigDrive,
 	}
+	if v := spec.RootVolume; v != nil {
+		// Booted from a volume: its filesystem is the root, /sbin/init
+		// boots (a VM boots its disk).
+		req.Spec.Image, req.Spec.Process = "", runtime.Process{Init: true}
+		req.RootVolume = &agent.VolumeDevice{Block: v.Block, Device: v.Device, ReadOnly: v.ReadOnly}
+	}
 	// Made first, not started: its namespace exists, the datapath plugs
 	// its ports in, then it starts with its network there.
 	if _, err := h.client.Ensure(ctx, host, req); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/monostack/monostack/internal/config"
 	"github.com/monostack/monostack/internal/image"
 	"github.com/monostack/monostack/internal/objectstore"
+	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/volume"
 )
 
@@ -27,8 +28,10 @@ func (a volumeImages) Lookup(ctx context.Context, c *api.Credentials, id string)
 	if err != nil {
 		return volume.Image{}, err
 	}
+	f := im.Format
 	out := volume.Image{ID: im.ID, Status: im.Status, MinDisk: im.MinDisk, DiskFormat: im.DiskFormat,
-		ContainerFormat: im.ContainerFormat, Checksum: im.Checksum}
+		ContainerFormat: im.ContainerFormat, Checksum: im.Checksum,
+		Format: runtime.ImageFormat{Kind: f.Kind, Compression: f.Compression, Config: f.Config, Layers: f.Layers}}
 	if im.Name != nil {
 		out.Name = *im.Name
 	}
@@ -70,6 +73,20 @@ func (a computeVolumes) DeleteOnTermination(ctx context.Context, id string) erro
 	return a.vol.DeleteOnTermination(ctx, id)
 }
 
+// CreateVolume and Volume make computeVolumes a compute.BootVolumes: the
+// volumes of a server's block device mapping.
+func (a computeVolumes) CreateVolume(ctx context.Context, c *api.Credentials, v compute.NewVolume) error {
+	name := "" // as Nova names the volumes it makes
+	_, err := a.vol.Create(ctx, c, volume.NewVolume{ID: v.ID, ProjectID: c.ProjectID, UserID: c.UserID, Name: &name,
+		Size: v.SizeGB, ImageID: v.ImageID, SnapshotID: v.SnapshotID, Type: v.VolumeType})
+	return err
+}
+
+func (a computeVolumes) Volume(ctx context.Context, c *api.Credentials, id string) (compute.VolumeInfo, error) {
+	v, err := a.vol.Get(ctx, c, id)
+	return compute.VolumeInfo{ID: v.ID, Status: v.Status, SizeGB: v.Size, Bootable: v.Bootable, Error: v.Error}, err
+}
+
 // SetVolumes makes computeHosts a compute.VolumeHosts: the agent attaches
 // the volumes' loop devices and gives them to the server.
 func (h *computeHosts) SetVolumes(ctx context.Context, host, serverID string, attach []compute.HostVolume, detach []string) error {
@@ -90,7 +107,9 @@ func openBlocks(cfg config.Config, log *slog.Logger) (*loopfile.Store, error) {
 // in the catalog as volumev3 and block-storage.
 func startVolume(ctx context.Context, c *cloud, cfg config.Config, blocks *loopfile.Store, img *image.Service, obj *objectstore.Service, log *slog.Logger) (*volume.Service, error) {
 	// Backups go to the object store, in the project's own account.
-	svc, err := volume.New(ctx, c.db, volume.Config{Host: "monostack"}, blocks, volumeImages{img}, obj, log.With("service", "volume"))
+	// Volumes from root filesystem images are made in tmp/volume first.
+	vcfg := volume.Config{Host: "monostack", TempDir: filepath.Join(cfg.DataDir, "tmp", "volume")}
+	svc, err := volume.New(ctx, c.db, vcfg, blocks, volumeImages{img}, obj, log.With("service", "volume"))
 	if err != nil {
 		return nil, err
 	}

@@ -96,6 +96,9 @@ type ServerSpec struct {
 	// openstack/latest/meta_data.json, openstack/latest/user_data,
 	// openstack/latest/network_data.json.
 	ConfigDrive map[string][]byte `json:"config_drive"`
+	// RootVolume, for a server booted from a volume, is the volume whose
+	// filesystem is its root, instead of Image (which is then empty).
+	RootVolume *HostVolume `json:"root_volume,omitempty"`
 }
 
 // PortSpec is one port of a server.

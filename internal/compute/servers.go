@@ -69,6 +69,9 @@ type requested struct {
 	// ForcedHost is an admin's "nova:HOST" availability zone; the claim
 	// still goes through placement.
 	ForcedHost string `json:"forced_host,omitempty"`
+	// BlockDevices are the volumes of block_device_mapping_v2, the root
+	// (boot index 0) first; see blockdevices.go.
+	BlockDevices []blockDevice `json:"block_devices,omitempty"`
 }
 
 type netRequest struct {
@@ -292,6 +295,16 @@ func (s *Service) build(ctx context.Context, id string) {
 		fail(&Fault{Code: 500, Message: "Build of instance " + id + " aborted: Failed to allocate the network(s), not rescheduling.", Details: err.Error()}, err)
 		return
 	}
+	if len(sv.Requested.BlockDevices) > 0 {
+		s.setTask(ctx, id, taskBlockDevices)
+		if err := s.prepareBlockDevices(ctx, sv); err != nil {
+			if ctx.Err() != nil || errors.Is(err, errDeleted) {
+				return
+			}
+			fail(&Fault{Code: 500, Message: "Build of instance " + id + " aborted: " + err.Error()}, err)
+			return
+		}
+	}
 	s.setTask(ctx, id, taskSpawning)
 	spec, err := s.spec(ctx, sv)
 	if err != nil {
@@ -301,6 +314,9 @@ func (s *Service) build(ctx context.Context, id string) {
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.BuildTimeout)
 	err = s.hosts.EnsureServer(bctx, sv.Host, spec)
 	cancel()
+	if err == nil && len(sv.Requested.BlockDevices) > 0 {
+		err = s.attachBlockDevices(ctx, sv)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -323,7 +339,7 @@ func (s *Service) build(ctx context.Context, id string) {
 // group's policy.
 func (s *Service) schedule(ctx context.Context, sv Server) (string, error) {
 	res := map[string]int64{placement.VCPU: sv.Flavor.VCPUs, placement.MemoryMB: sv.Flavor.RAM}
-	if sv.Flavor.Disk > 0 {
+	if sv.Flavor.Disk > 0 && !sv.volumeBacked() { // a volume is the root disk, not the host's
 		res[placement.DiskGB] = sv.Flavor.Disk
 	}
 	c := placement.Claim{ConsumerID: sv.ID, ProjectID: sv.ProjectID, UserID: sv.UserID, Resources: res}
@@ -487,6 +503,15 @@ func (s *Service) spec(ctx context.Context, sv Server) (ServerSpec, error) {
 	if sp.UserData != nil {
 		sp.ConfigDrive["openstack/latest/user_data"] = sp.UserData
 	}
+	if sv.volumeBacked() {
+		rows, err := s.serverVolumes(ctx, s.db, sv.ID)
+		if err != nil {
+			return sp, err
+		}
+		if sp.RootVolume = rootVolume(rows); sp.RootVolume == nil {
+			return sp, fmt.Errorf("the root volume of %s is not attached", sv.ID)
+		}
+	}
 	return sp, nil
 }
 
@@ -515,6 +540,8 @@ func (s *Service) cleanupHost(ctx context.Context, sv Server) error {
 	}
 	if err := s.releaseVolumes(ctx, sv); err != nil {
 		errs = append(errs, err)
+	} else {
+		s.deleteUnattached(ctx, sv, sv.Volumes)
 	}
 	for _, p := range sv.Ports {
 		var err error

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,6 +224,7 @@ type createBody struct {
 		AdminPass        string          `json:"adminPass"`
 		DiskConfig       string          `json:"OS-DCF:diskConfig"`
 		BlockDevices     json.RawMessage `json:"block_device_mapping_v2"`
+		BlockDevicesV1   json.RawMessage `json:"block_device_mapping"`
 		Personality      json.RawMessage `json:"personality"`
 	} `json:"server"`
 	Hints  map[string]any `json:"os:scheduler_hints"`
@@ -288,8 +290,8 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 	if len(sb.Personality) > 0 && v.AtLeast(2, 57) {
 		return api.BadRequest("Invalid input for field/attribute server. Additional properties are not allowed ('personality' was unexpected)")
 	}
-	if len(sb.BlockDevices) > 0 && string(sb.BlockDevices) != "null" && string(sb.BlockDevices) != "[]" {
-		return api.BadRequest("Block device mapping is not supported by this cloud: boot from an image.")
+	if len(sb.BlockDevicesV1) > 0 && string(sb.BlockDevicesV1) != "null" && string(sb.BlockDevicesV1) != "[]" {
+		return api.BadRequest("Block Device Mapping is Invalid: the legacy block_device_mapping is not supported by this cloud; use block_device_mapping_v2.")
 	}
 	// Flavor.
 	var flavorRef string
@@ -310,32 +312,42 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 	if flavor.Disabled {
 		return api.BadRequest("Flavor is disabled.")
 	}
-	// Image.
-	if sb.ImageRef == nil || *sb.ImageRef == "" {
-		return api.BadRequest("Block Device Mapping is Invalid: You specified more local devices than the limit allows")
-	}
-	imageID := ref(*sb.ImageRef)
-	img, err := s.images.Lookup(ctx, c, imageID)
-	if api.IsNotFound(err) {
-		return api.BadRequest("Can not find requested image")
-	}
+	// Block devices: a volume of boot index 0 is the root, else the image.
+	withImage := sb.ImageRef != nil && *sb.ImageRef != ""
+	bdms, err := s.parseBlockDevices(ctx, c, sb.BlockDevices, withImage)
 	if err != nil {
 		return err
 	}
-	if img.Status != "active" {
-		return api.BadRequest("Image %s is not active.", imageID)
-	}
-	const gib = 1 << 30
-	if flavor.Disk > 0 {
-		if img.Size > flavor.Disk*gib {
-			return api.BadRequest("Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.", flavor.Disk*gib, img.Size).WithType("badRequest")
+	volumeBacked := len(bdms) > 0 && bdms[0].BootIndex == 0
+	// Image.
+	var img Image
+	if !volumeBacked {
+		if !withImage {
+			return api.BadRequest("Block Device Mapping is Invalid: You specified more local devices than the limit allows")
 		}
-		if img.MinDisk > flavor.Disk {
-			return api.BadRequest("Flavor's disk is too small for requested image. Flavor disk is %d bytes, minimum size is %d bytes.", flavor.Disk*gib, img.MinDisk*gib)
+		imageID := ref(*sb.ImageRef)
+		img, err = s.images.Lookup(ctx, c, imageID)
+		if api.IsNotFound(err) {
+			return api.BadRequest("Can not find requested image")
 		}
-	}
-	if img.MinRAM > flavor.RAM {
-		return api.BadRequest("Flavor's memory is too small for requested image.")
+		if err != nil {
+			return err
+		}
+		if img.Status != "active" {
+			return api.BadRequest("Image %s is not active.", imageID)
+		}
+		const gib = 1 << 30
+		if flavor.Disk > 0 {
+			if img.Size > flavor.Disk*gib {
+				return api.BadRequest("Flavor's disk is too small for requested image. Flavor disk is %d bytes, image is %d bytes.", flavor.Disk*gib, img.Size).WithType("badRequest")
+			}
+			if img.MinDisk > flavor.Disk {
+				return api.BadRequest("Flavor's disk is too small for requested image. Flavor disk is %d bytes, minimum size is %d bytes.", flavor.Disk*gib, img.MinDisk*gib)
+			}
+		}
+		if img.MinRAM > flavor.RAM {
+			return api.BadRequest("Flavor's memory is too small for requested image.")
+		}
 	}
 	// Key pair.
 	var keyName, keyData string
@@ -403,6 +415,11 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 				return api.BadRequest("Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.")
 			}
 		}
+		for _, bd := range bdms {
+			if bd.Source == "volume" {
+				return api.BadRequest("Unable to launch multiple instances with a single configured volume. Please launch your instance one by one.")
+			}
+		}
 	}
 	// Server group.
 	groupID := ""
@@ -445,9 +462,14 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 		adminPass = randomPassword()
 	}
 	resID := "r-" + newUUID()[:8]
-	req := requested{Networks: nets, Image: img, ForcedHost: forcedHost}
 	fc := flavorCopy{ID: flavor.ID, Name: flavor.Name, VCPUs: flavor.VCPUs, RAM: flavor.RAM, Disk: flavor.Disk,
 		Ephemeral: flavor.Ephemeral, Swap: flavor.Swap, ExtraSpecs: flavor.ExtraSpecs}
+	// The existing volumes mapped are reserved first, for the one server
+	// they may go to; a failure below gives them back.
+	firstID := newUUID()
+	if err := s.reserveVolumes(ctx, c, firstID, bdms); err != nil {
+		return err
+	}
 	var ids []string
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := s.checkServerQuota(ctx, tx, c.ProjectID, flavor, int64(maxCount)); err != nil {
@@ -472,8 +494,15 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 			return err
 		}
 		now := nowText()
+		ids = nil
 		for i := 0; i < maxCount; i++ {
-			id := newUUID()
+			id, req := firstID, requested{Networks: nets, Image: img, ForcedHost: forcedHost, BlockDevices: bdms}
+			if i > 0 { // volumes of its own, from the same sources
+				id, req.BlockDevices = newUUID(), slices.Clone(bdms)
+				for j := range req.BlockDevices {
+					req.BlockDevices[j].VolumeID = newUUID()
+				}
+			}
 			n := name
 			if maxCount > 1 {
 				n = fmt.Sprintf("%s-%d", name, i+1)
@@ -524,6 +553,8 @@ func (s *Service) handleCreateServer(w http.ResponseWriter, r *http.Request, v a
 		return nil
 	})
 	if err != nil {
+		rows, _ := s.serverVolumes(context.WithoutCancel(ctx), s.db, firstID)
+		s.unreserveRows(context.WithoutCancel(ctx), rows)
 		return err
 	}
 	for _, id := range ids {
@@ -1048,6 +1079,11 @@ func (s *Service) handleRebuild(w http.ResponseWriter, r *http.Request, v api.Ve
 	}
 	if rb.ImageRef == "" {
 		return api.BadRequest("Invalid input for field/attribute rebuild. 'imageRef' is a required property")
+	}
+	if sv.volumeBacked() {
+		// Its root is a volume, not an image to make afresh (Nova before
+		// 2.93, which re-images the volume).
+		return api.BadRequest("Unable to rebuild with a different image for a volume-backed server.")
 	}
 	img, err := s.images.Lookup(ctx, c, ref(rb.ImageRef))
 	if api.IsNotFound(err) {

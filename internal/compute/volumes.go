@@ -261,11 +261,12 @@ func volumeAttachmentView(a serverVolume, v api.Version) map[string]any {
 	return m
 }
 
-// hostVolumes are the volumes a server's host should give it.
+// hostVolumes are the volumes a server's host should give it as devices:
+// not its root volume, which is its root filesystem (see rootVolume).
 func hostVolumes(rows []serverVolume, except string) []HostVolume {
 	var out []HostVolume
 	for _, r := range rows {
-		if r.VolumeID != except && (r.Status == "attaching" || r.Status == "attached") {
+		if r.VolumeID != except && r.Device != rootDevice && (r.Status == "attaching" || r.Status == "attached") {
 			out = append(out, HostVolume{Block: r.Block, Device: r.Device, ReadOnly: r.ReadOnly})
 		}
 	}
@@ -292,8 +293,13 @@ func (s *Service) attachVolume(ctx context.Context, serverID, volumeID string) {
 		return
 	}
 	sv, err := s.loadServer(ctx, s.db, serverID)
-	if err != nil || sv.Deleted {
+	if api.IsNotFound(err) {
+		// Reserved for a server whose create did not get to record it.
+		s.unreserveRows(ctx, []serverVolume{row})
 		return
+	}
+	if err != nil || sv.Deleted || sv.VMState == vmBuilding {
+		return // a building server's build attaches its volumes
 	}
 	all, err := s.serverVolumes(ctx, s.db, serverID)
 	if err == nil {
@@ -379,6 +385,17 @@ func (s *Service) handleDetachVolume(w http.ResponseWriter, r *http.Request, v a
 	sv, row, err := s.findVolumeAttachment(r)
 	if err != nil {
 		return err
+	}
+	if row.Status == "attaching" {
+		// An attach still in flight (the volume may already show in-use):
+		// its worker holds the server's lock; wait for it, then look again.
+		s.lockServer(sv.ID)()
+		if sv, row, err = s.findVolumeAttachment(r); err != nil {
+			return err
+		}
+	}
+	if row.Device == rootDevice {
+		return api.Forbidden("Can't detach root device volume")
 	}
 	if sv.Locked && !isAdmin(c) {
 		return api.Conflict("Instance %s is locked", sv.ID)

@@ -34,9 +34,9 @@ import (
 //	                                                             Start: Running again
 //
 // Create makes everything a container needs before it runs: its root
-// filesystem (copy-on-write over the image), a network namespace owned by
-// this runtime (State.Netns, so that ports can be plugged in before Start)
-// and the process, made but not started. Start runs it; starting a Stopped
+// filesystem (copy-on-write over the image, or the root device mounted), a
+// network namespace owned by this runtime (State.Netns, so that ports can
+// be plugged in before Start) and the process, made but not started. Start runs it; starting a Stopped
 // container boots it again on the same root filesystem and namespace, as a
 // server powered on again keeps its disk and its ports. Delete removes all
 // of it, in any state.
@@ -84,7 +84,8 @@ type Runtime interface {
 
 	// Create makes a container from spec, in state Created; see the
 	// lifecycle above. Spec.Image must have been ensured (else
-	// ErrImageNotFound). Creating an id that exists returns its state when
+	// ErrImageNotFound); a Spec.RootDevice must be a block device (else
+	// ErrInvalid). Creating an id that exists returns its state when
 	// the spec is the same and fails with ErrExists when it differs.
 	// Devices are left out of that comparison: they are what SetDevices
 	// last set, and a Create of an existing container neither compares
@@ -121,7 +122,8 @@ type Runtime interface {
 	SetDevices(ctx context.Context, id string, devices []Device) error
 	// Delete kills the container if it runs and removes it: process, root
 	// filesystem with its changes, network namespace, logs. A container
-	// that is not there is not an error.
+	// that is not there is not an error. A RootDevice is unmounted and
+	// left as it is: its filesystem is the caller's (a volume's).
 	Delete(ctx context.Context, id string) error
 
 	// State reports one container as it is now.
@@ -171,7 +173,8 @@ var (
 	ErrUnsupportedImage = errors.New("unsupported image")
 	// ErrState: the call cannot be made in the container's state.
 	ErrState = errors.New("not possible in the container's state")
-	// ErrInUse: an image still used by a container.
+	// ErrInUse: an image still used by a container, or a root device
+	// mounted elsewhere.
 	ErrInUse = errors.New("in use")
 	// ErrExec: an Exec whose process could not be started.
 	ErrExec = errors.New("cannot exec")
@@ -197,9 +200,28 @@ type Spec struct {
 	// Hostname inside the container; the first 12 characters of ID when
 	// empty.
 	Hostname string `json:"hostname,omitempty"`
-	// Image is the id of an ensured image.
-	Image   string  `json:"image"`
-	Process Process `json:"process"`
+	// Image is the id of an ensured image, whose copy-on-write layer is
+	// the container's root filesystem. Empty when RootDevice is set.
+	Image string `json:"image"`
+	// RootDevice is the host path of a block device holding an ext4
+	// filesystem that is the container's root instead of an image (a
+	// server booted from a volume): it is mounted as is, and what the
+	// container writes goes to the device and lasts beyond the
+	// container. The container runs the Process as for a root filesystem
+	// image (/sbin/init unless Args say otherwise). Exactly one of Image
+	// and RootDevice is set.
+	//
+	// The device must not be mounted elsewhere. The runtime records
+	// which device it is (a loop device's backing file) at Create and
+	// checks it at every mount, so that a device number that came to
+	// name something else (a host restarted, its loop devices attached
+	// again in another order) is never mounted in its place: a loop
+	// device of the same backing file is used instead, or the mount
+	// fails. Like Devices, RootDevice is left out of the comparison of
+	// Create when it names the same device under another path, and such
+	// a Create of a container that is not running records the new path.
+	RootDevice string  `json:"root_device,omitempty"`
+	Process    Process `json:"process"`
 	// Resources are the container's cgroup limits.
 	Resources Resources `json:"resources"`
 	// Mounts are host directories or files bound into the container (the

@@ -26,7 +26,14 @@ func (s Spec) Validate() error {
 	if !ValidID(s.ID) {
 		return invalid("container id %q: letters, digits, '_', '.', '-', at most 128, starting with a letter or digit", s.ID)
 	}
-	if !ValidID(s.Image) {
+	switch {
+	case s.RootDevice != "" && s.Image != "":
+		return invalid("image %q and root device %q: a container's root is one or the other", s.Image, s.RootDevice)
+	case s.RootDevice != "":
+		if !absClean(s.RootDevice) {
+			return invalid("root device %q: an absolute, clean path", s.RootDevice)
+		}
+	case !ValidID(s.Image):
 		return invalid("image id %q", s.Image)
 	}
 	if s.Hostname != "" && (len(s.Hostname) > 253 || !hostnamePattern.MatchString(s.Hostname)) {

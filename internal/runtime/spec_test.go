@@ -31,6 +31,15 @@ func TestValidate(t *testing.T) {
 		"env":         func(s *Spec) { s.Process.Env = []string{"=x"} },
 		"nul arg":     func(s *Spec) { s.Process.Args = []string{"a\x00b"} },
 		"user":        func(s *Spec) { s.Process.User = "a:" },
+		"no root":     func(s *Spec) { s.Image = "" },
+		"two roots":   func(s *Spec) { s.RootDevice = "/dev/loop4" },
+		"root device": func(s *Spec) { s.Image, s.RootDevice = "", "dev/loop4" },
+		"root dirty":  func(s *Spec) { s.Image, s.RootDevice = "", "/dev/../loop4" },
+	}
+	fromDevice := ok
+	fromDevice.Image, fromDevice.RootDevice = "", "/dev/loop4"
+	if err := fromDevice.Validate(); err != nil {
+		t.Fatalf("valid spec with a root device: %v", err)
 	}
 	for name, mutate := range bad {
 		s := ok

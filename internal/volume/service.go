@@ -8,12 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/monostack/monostack/internal/api"
 	"github.com/monostack/monostack/internal/blockdev"
 	"github.com/monostack/monostack/internal/lockmap"
+	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -27,6 +29,10 @@ type Image struct {
 	MinDisk                     int64 // GiB
 	DiskFormat, ContainerFormat string
 	Checksum                    string
+	// Format is what the image's bytes were found to be: a root
+	// filesystem (tarball, docker or OCI image) makes a volume holding an
+	// ext4 filesystem of it; anything else is copied as is.
+	Format runtime.ImageFormat
 }
 
 // Images reads Glance images for volumes made from them.
@@ -61,6 +67,12 @@ type Config struct {
 	DefaultQuotas map[string]int64
 	// MaxSizeGB bounds one volume (default 1024).
 	MaxSizeGB int64
+	// TempDir is where volumes from root filesystem images are made
+	// before they are copied onto the volume; it needs room for the
+	// unpacked image and the filesystem's data. New removes what a crash
+	// left there, unless it is the default, os.TempDir(), which others
+	// share.
+	TempDir string
 }
 
 // Service is the Block Storage service.
@@ -100,10 +112,22 @@ func New(ctx context.Context, db *store.DB, cfg Config, blocks blockdev.Store, i
 	if cfg.MaxSizeGB == 0 {
 		cfg.MaxSizeGB = 1024
 	}
+	sharedTemp := cfg.TempDir == ""
+	if sharedTemp {
+		cfg.TempDir = os.TempDir()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{db: db, cfg: cfg, blocks: blocks, images: images, objects: objects, log: log, started: time.Now().UTC()}
+	if !sharedTemp {
+		if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := s.cleanTemp(); err != nil {
+			return nil, err
+		}
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.ensureDefaultType(ctx); err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/monostack/monostack/internal/api"
@@ -127,6 +126,11 @@ func (s *Service) fillVolume(ctx context.Context, q queryer, v *Volume) error {
 	return err
 }
 
+// Get returns a volume the caller may see (a 404 otherwise).
+func (s *Service) Get(ctx context.Context, c *api.Credentials, id string) (Volume, error) {
+	return s.getVolume(ctx, c, id)
+}
+
 // getVolume is loadVolume for a caller: another project's volume is a 404
 // unless the caller is a cloud admin.
 func (s *Service) getVolume(ctx context.Context, c *api.Credentials, id string) (Volume, error) {
@@ -163,6 +167,11 @@ func readMetadata(ctx context.Context, q queryer, table, col, id string) (map[st
 
 // NewVolume is a volume create request.
 type NewVolume struct {
+	// ID names the new volume; "" for a new id. A caller that must find
+	// its volume again after a crash (compute making a server's boot
+	// volume) names it, and a Create of an id that exists returns that
+	// volume when it is the same project's.
+	ID                string
 	ProjectID, UserID string
 	Name, Description *string
 	Size              int64 // GiB; 0: the source's size
@@ -181,6 +190,17 @@ type NewVolume struct {
 // background (available, or error when that fails).
 func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewVolume) (Volume, error) {
 	n.creds = c
+	if n.ID != "" {
+		v, err := s.loadVolume(ctx, s.db, n.ID)
+		switch {
+		case err == nil && v.ProjectID == n.ProjectID:
+			return v, nil
+		case err == nil:
+			return Volume{}, api.Conflict("Volume %s exists.", n.ID)
+		case !api.IsNotFound(err):
+			return Volume{}, err
+		}
+	}
 	if n.AZ != "" && n.AZ != s.cfg.AvailabilityZone {
 		return Volume{}, api.BadRequest("Availability zone '%s' is invalid.", n.AZ)
 	}
@@ -264,6 +284,9 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewVolume) (
 		Status: stCreating, Task: taskCreate, TypeID: typ.ID, AZ: s.cfg.AvailabilityZone, Multiattach: n.Multiattach,
 		SourceVolID: n.SourceVolID, SnapshotID: n.SnapshotID, ImageID: n.ImageID, CreatedAt: nowText(), Metadata: n.Metadata,
 		Bootable: n.Bootable || n.ImageID != ""}
+	if n.ID != "" {
+		v.ID = n.ID
+	}
 	if v.Metadata == nil {
 		v.Metadata = map[string]string{}
 	}
@@ -329,31 +352,6 @@ func (s *Service) build(ctx context.Context, id string) {
 		return
 	}
 	s.finish(ctx, id, stAvailable, "")
-}
-
-// writeImage makes a volume holding an image's bytes, as Cinder copies a
-// raw image onto a volume.
-func (s *Service) writeImage(ctx context.Context, block, imageID string, size int64) error {
-	if err := s.blocks.Create(ctx, block, size); err != nil {
-		return err
-	}
-	rc, err := s.images.Open(ctx, imageID)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	f, err := s.blocks.Open(ctx, block, true)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(struct{ io.Writer }{f}, io.LimitReader(rc, size))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // finish ends the volume's task with a status.

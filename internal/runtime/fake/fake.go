@@ -5,6 +5,11 @@
 // runtimetest) and runs nothing. Containers run until they are stopped or
 // killed; Stop ends them with exit code 0, SIGKILL with 137. Exec answers
 // with ExecFunc.
+//
+// Block devices for Spec.RootDevice are the Host's own (SetBlockDevice),
+// each a loop device of a backing file holding the files of a tarball, so
+// that root devices can be tested without root; a real block device of
+// the machine is taken too, its files unknown.
 package fake
 
 import (
@@ -31,7 +36,16 @@ import (
 type Host struct {
 	mu      sync.Mutex
 	owners  map[string]*owned
+	devices map[string]*blockDev
 	nextPid int
+}
+
+// blockDev is a block device of the host: the loop device of backing,
+// holding a filesystem with the files of tar (unknown when nil).
+type blockDev struct {
+	backing string
+	tar     []byte
+	names   map[string]bool
 }
 
 type owned struct {
@@ -51,10 +65,83 @@ type container struct {
 	img     runtime.ImageConfig
 	st      runtime.State
 	console []byte
+	// rootBacking is what the root device is (see runtime.Spec.RootDevice).
+	rootBacking string
 }
 
 // NewHost makes an empty host.
-func NewHost() *Host { return &Host{owners: map[string]*owned{}, nextPid: 1000} }
+func NewHost() *Host {
+	return &Host{owners: map[string]*owned{}, devices: map[string]*blockDev{}, nextPid: 1000}
+}
+
+// SetBlockDevice makes path a block device of the host: the loop device of
+// backing (a file's path, what the device is whatever its name), holding
+// a filesystem with the files of the tarball rootfs (nil: files unknown,
+// not checked). A path set again names the new device.
+func (h *Host) SetBlockDevice(path, backing string, rootfs []byte) error {
+	d := &blockDev{backing: backing, tar: rootfs}
+	if rootfs != nil {
+		var err error
+		if d.names, err = tarNames(rootfs); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.devices[path] = d
+	return nil
+}
+
+// RemoveBlockDevice makes path name no device (a loop device detached).
+func (h *Host) RemoveBlockDevice(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.devices, path)
+}
+
+// blockDevice looks path up: a device of the host, or a block device of
+// the machine (its files unknown, its path what it is).
+func (h *Host) blockDevice(path string) (*blockDev, error) {
+	if d := h.devices[path]; d != nil {
+		return d, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return nil, fmt.Errorf("%w: root device %s is not a block device", runtime.ErrInvalid, path)
+	}
+	return &blockDev{}, nil
+}
+
+// rootInUse reports the container of any owner but except whose root is
+// the device of backing (path, for a device with no backing).
+func (h *Host) rootInUse(path, backing string, except *container) string {
+	for _, o := range h.owners {
+		for id, c := range o.containers {
+			if c != except && c.spec.RootDevice != "" && ((backing != "" && c.rootBacking == backing) || (backing == "" && c.spec.RootDevice == path)) {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// resolveRoot finds the device of c's root: its RootDevice while that is
+// still the device it was made with, else a device of the same backing
+// (which becomes its RootDevice), as the real runtime does at each mount.
+func (h *Host) resolveRoot(c *container) (*blockDev, error) {
+	if d, err := h.blockDevice(c.spec.RootDevice); err == nil && d.backing == c.rootBacking {
+		return d, nil
+	}
+	if c.rootBacking != "" {
+		for p, d := range h.devices {
+			if d.backing == c.rootBacking {
+				c.spec.RootDevice = p
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: the root device of %s is not attached", runtime.ErrInvalid, c.spec.ID)
+}
 
 // Runtime is a fake runtime of one owner on a Host.
 type Runtime struct {
@@ -211,10 +298,32 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 		if !equalSpec(c.spec, spec) {
 			return runtime.State{}, fmt.Errorf("%w: %s", runtime.ErrExists, spec.ID)
 		}
+		if spec.RootDevice != c.spec.RootDevice {
+			d, err := r.h.blockDevice(spec.RootDevice)
+			if err != nil {
+				return runtime.State{}, err
+			}
+			if c.rootBacking == "" || d.backing != c.rootBacking {
+				return runtime.State{}, fmt.Errorf("%w: %s has another root device", runtime.ErrExists, spec.ID)
+			}
+			if c.st.Status == runtime.Stopped {
+				c.spec.RootDevice = spec.RootDevice
+			}
+		}
 		return c.st, nil
 	}
-	img := r.own().images[spec.Image]
-	if img == nil {
+	img := &image{}
+	var backing string
+	if spec.RootDevice != "" {
+		d, err := r.h.blockDevice(spec.RootDevice)
+		if err != nil {
+			return runtime.State{}, err
+		}
+		if id := r.h.rootInUse(spec.RootDevice, d.backing, nil); id != "" {
+			return runtime.State{}, fmt.Errorf("%w: root device %s is the root of %s", runtime.ErrInUse, spec.RootDevice, id)
+		}
+		img.names, backing = d.names, d.backing
+	} else if img = r.own().images[spec.Image]; img == nil {
 		return runtime.State{}, fmt.Errorf("%w: %s", runtime.ErrImageNotFound, spec.Image)
 	}
 	proc, err := runtime.Resolve(spec, img.cfg, img.kind, numericUsers)
@@ -234,7 +343,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 	}
 	r.h.nextPid++
 	spec.Devices = slices.Clone(spec.Devices)
-	c := &container{spec: spec, img: img.cfg, st: runtime.State{
+	c := &container{spec: spec, img: img.cfg, rootBacking: backing, st: runtime.State{
 		ID: spec.ID, Image: spec.Image, Status: runtime.Created, Pid: r.h.nextPid,
 		Netns: r.netns(spec.ID), ExitCode: -1, CreatedAt: time.Now().UTC(),
 	}}
@@ -243,9 +352,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 }
 
 // equalSpec compares specs as Create does: but for Devices, which
-// SetDevices changes.
+// SetDevices changes, and the root device's path (Create compares what the
+// device is).
 func equalSpec(a, b runtime.Spec) bool {
 	a.Devices, b.Devices = nil, nil
+	a.RootDevice, b.RootDevice = "", ""
 	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
 }
 
@@ -350,6 +461,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	case runtime.Paused:
 		return stateErr(c, "start")
 	case runtime.Stopped:
+		if c.spec.RootDevice != "" {
+			if _, err := r.h.resolveRoot(c); err != nil {
+				return err
+			}
+		}
 		r.h.nextPid++
 		c.st.Pid = r.h.nextPid
 	}
@@ -495,8 +611,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (r
 }
 
 // Snapshot writes the image the container was made from (the fake keeps
-// no changes): the root filesystem tarball, or an empty root for docker
-// and OCI images.
+// no changes): the root filesystem tarball (or its root device's files),
+// or an empty root for docker and OCI images.
 func (r *Runtime) Snapshot(ctx context.Context, id string, w io.Writer) error {
 	r.h.mu.Lock()
 	c, err := r.get(id)
@@ -504,6 +620,8 @@ func (r *Runtime) Snapshot(ctx context.Context, id string, w io.Writer) error {
 	if err == nil {
 		if img := r.own().images[c.spec.Image]; img != nil {
 			b = img.tar
+		} else if d := r.h.devices[c.spec.RootDevice]; d != nil && c.spec.RootDevice != "" {
+			b = d.tar
 		}
 	}
 	r.h.mu.Unlock()

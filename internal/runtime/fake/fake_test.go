@@ -16,6 +16,17 @@ func (h host) Devices(owner, id string) ([]runtime.Device, error) {
 	return fake.New(h.h, owner).Devices(id)
 }
 
+// RootDevice makes a block device of the fake host holding rootfs's files.
+func (h host) RootDevice(t *testing.T, rootfs []byte) string {
+	id := runtimetest.NewID()[:12]
+	path, backing := "/dev/fakeloop-"+id, "/fake/volumes/"+id+".img"
+	if err := h.h.SetBlockDevice(path, backing, rootfs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.h.RemoveBlockDevice(path) })
+	return path
+}
+
 func TestConformance(t *testing.T) {
 	shared := fake.NewHost() // one host for all tests, as a real machine is
 	runtimetest.Run(t, func(t *testing.T) runtimetest.Host { return host{shared} })

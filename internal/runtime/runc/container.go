@@ -36,12 +36,16 @@ const (
 )
 
 // record is what a container is: fixed at Create, but for its devices,
-// which SetDevices replaces.
+// which SetDevices replaces, and its root device's path, which follows the
+// device (see rootdev.go).
 type record struct {
 	Spec      runtime.Spec        `json:"spec"`
 	Kind      string              `json:"image_kind"`
 	Image     runtime.ImageConfig `json:"image_config"`
 	CreatedAt time.Time           `json:"created_at"`
+	// RootBacking is the backing file of a root device that is a loop
+	// device: what the device is, whatever its number.
+	RootBacking string `json:"root_backing,omitempty"`
 }
 
 func (r *Runtime) readRecord(id string) (*record, error) {
@@ -115,9 +119,11 @@ func (r *Runtime) containerIDs() ([]string, error) {
 // sameSpec reports whether a Create of spec b is a Create of the existing
 // container of spec a. Devices are not compared: they are what SetDevices
 // last set, and a caller re-creating a container from the spec it was
-// first made from (before volumes were attached) must get its state.
+// first made from (before volumes were attached) must get its state. Nor
+// are root devices' paths: moveRoot compares what the devices are.
 func sameSpec(a, b runtime.Spec) bool {
 	a.Devices, b.Devices = nil, nil
+	a.RootDevice, b.RootDevice = "", ""
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return reflect.DeepEqual(ja, jb)
@@ -142,19 +148,33 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 		if !sameSpec(rec.Spec, spec) {
 			return runtime.State{}, fmt.Errorf("%w: %s", runtime.ErrExists, spec.ID)
 		}
+		if err := r.moveRoot(ctx, rec, spec.RootDevice); err != nil {
+			return runtime.State{}, err
+		}
 		return r.ensureCreated(ctx, rec)
 	case !errors.Is(err, runtime.ErrNotFound):
 		return runtime.State{}, err
 	}
-	unlockImage := r.lock("image/" + spec.Image)
-	img, err := r.readImage(spec.Image)
-	if err == nil {
-		rec = &record{Spec: spec, Kind: img.Kind, Image: img.Config, CreatedAt: time.Now().UTC()}
-		err = r.writeNewRecord(rec)
-	}
-	unlockImage()
-	if err != nil {
-		return runtime.State{}, err
+	if spec.RootDevice != "" {
+		_, backing, err := blockDevice(spec.RootDevice)
+		if err == nil {
+			rec = &record{Spec: spec, RootBacking: backing, CreatedAt: time.Now().UTC()}
+			err = r.writeNewRecord(rec)
+		}
+		if err != nil {
+			return runtime.State{}, err
+		}
+	} else {
+		unlockImage := r.lock("image/" + spec.Image)
+		img, err := r.readImage(spec.Image)
+		if err == nil {
+			rec = &record{Spec: spec, Kind: img.Kind, Image: img.Config, CreatedAt: time.Now().UTC()}
+			err = r.writeNewRecord(rec)
+		}
+		unlockImage()
+		if err != nil {
+			return runtime.State{}, err
+		}
 	}
 	st, err := r.ensureCreated(ctx, rec)
 	if err != nil {
@@ -163,8 +183,31 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 		}
 		return runtime.State{}, err
 	}
-	r.log.Info("container created", "container", spec.ID, "image", spec.Image)
+	r.log.Info("container created", "container", spec.ID, "image", spec.Image, "root_device", spec.RootDevice)
 	return st, nil
+}
+
+// moveRoot takes, for an existing container, the root device path of a
+// Create: the same device under a new path (attached again after a host
+// restart) is recorded when the container does not run; another device is
+// ErrExists.
+func (r *Runtime) moveRoot(ctx context.Context, rec *record, path string) error {
+	if path == rec.Spec.RootDevice {
+		return nil
+	}
+	_, backing, err := blockDevice(path)
+	if err != nil {
+		return err
+	}
+	if rec.RootBacking == "" || backing != rec.RootBacking {
+		return fmt.Errorf("%w: %s has another root device", runtime.ErrExists, rec.Spec.ID)
+	}
+	st, err := r.state(ctx, rec, nil)
+	if err != nil || st.Status != runtime.Stopped {
+		return err // a live container keeps the device it has mounted
+	}
+	rec.Spec.RootDevice = path
+	return r.writeRecord(rec)
 }
 
 // ensureCreated makes whatever of an existing container is missing: a
@@ -198,19 +241,32 @@ func (r *Runtime) ensureCreated(ctx context.Context, rec *record) (runtime.State
 	return r.state(ctx, rec, nil)
 }
 
+// mountRoot mounts the container's root filesystem at bundle/rootfs, unless
+// it is mounted: its root device, or an overlay of its image.
+func (r *Runtime) mountRoot(rec *record) error {
+	dir := r.containerDir(rec.Spec.ID)
+	rootfs := filepath.Join(dir, bundleDir, "rootfs")
+	if rec.Spec.RootDevice != "" {
+		return r.mountRootDevice(rec, rootfs)
+	}
+	if _, err := r.readImage(rec.Spec.Image); err != nil {
+		return err
+	}
+	return mountOverlay(filepath.Join(r.imageDir(rec.Spec.Image), "rootfs"), filepath.Join(dir, upperDir), filepath.Join(dir, workDir), rootfs)
+}
+
 // prepare makes the root filesystem, the namespace, the bundle's
 // config.json and the shim's config of a container that does not run.
 func (r *Runtime) prepare(ctx context.Context, rec *record) error {
 	s := rec.Spec
 	dir := r.containerDir(s.ID)
 	rootfs := filepath.Join(dir, bundleDir, "rootfs")
-	if _, err := r.readImage(s.Image); err != nil {
-		return err
-	}
-	if err := mountOverlay(filepath.Join(r.imageDir(s.Image), "rootfs"), filepath.Join(dir, upperDir), filepath.Join(dir, workDir), rootfs); err != nil {
-		return err
-	}
+	// The namespace first: ports are plugged into it even while the root
+	// cannot be mounted (a root device not attached again yet).
 	if err := ensureNetns(r.NetnsName(s.ID), 0); err != nil {
+		return err
+	}
+	if err := r.mountRoot(rec); err != nil {
 		return err
 	}
 	proc, err := runtime.Resolve(s, rec.Image, rec.Kind, imagefs.Users(rootfs))

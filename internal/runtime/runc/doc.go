@@ -15,13 +15,20 @@
 //	                        fs/upper, fs/work       the container's writable layer
 //	                        bundle/config.json      the OCI config, made again before each run;
 //	                                                SetDevices keeps its devices the live ones
-//	                        bundle/rootfs           the overlay mount (host mount namespace)
+//	                        bundle/rootfs           the overlay mount, or the root device's ext4
+//	                                                (host mount namespace)
 //	                        shim.json shim.pid      the shim's config; its pid and start time
 //	                        console.log[.1]         stdout+stderr, rotated at MaxLogBytes
 //	                        started.json exit.json  the current run: start, and how it ended
 //	                        runc.log shim.log       runc's and the shim's own errors
 //	/var/run/netns/ms-O-<id>                      the network namespace (lo up)
 //	cgroup /monostack-O-<id> in every hierarchy   made and removed by runc
+//
+// A container of a root device (a server booted from a volume) has no
+// fs/ directory: its bundle/rootfs is the device's ext4 filesystem, mounted
+// nodev, and what the container writes stays on the device; Delete
+// unmounts it and leaves the device alone. The record keeps the loop
+// device's backing file, and every mount checks it (see rootdev.go).
 //
 // Temporary directories (.tmp-*, .new-*, .trash-*) make an unpacked image,
 // a new container and a deletion atomic: an image is whole or absent, a

@@ -171,7 +171,7 @@ func (r *Runtime) Snapshot(ctx context.Context, id string, w io.Writer) error {
 			}
 		}()
 	case runtime.Stopped:
-		if err := mountOverlay(filepath.Join(r.imageDir(rec.Spec.Image), "rootfs"), filepath.Join(dir, upperDir), filepath.Join(dir, workDir), rootfs); err != nil {
+		if err := r.mountRoot(rec); err != nil {
 			return err
 		}
 	}

@@ -42,6 +42,16 @@ type DeviceHost interface {
 	Devices(owner, id string) ([]runtime.Device, error)
 }
 
+// RootDeviceHost is a Host that can make block devices holding a root
+// filesystem, for containers of Spec.RootDevice. A Host that is one runs
+// the suite's root device tests.
+type RootDeviceHost interface {
+	// RootDevice makes a block device holding an ext4 filesystem with the
+	// files of the tarball rootfs and returns its path; it is removed at
+	// the end of t.
+	RootDevice(t *testing.T, rootfs []byte) string
+}
+
 // Run runs the suite; newHost is called once per test.
 func Run(t *testing.T, newHost func(t *testing.T) Host) {
 	tests := []struct {
@@ -59,6 +69,8 @@ func Run(t *testing.T, newHost func(t *testing.T) Host) {
 		{"SetDevices", testSetDevices},
 		{"SetDevicesInvalid", testSetDevicesInvalid},
 		{"Snapshot", testSnapshot},
+		{"RootDevice", testRootDevice},
+		{"RootDeviceInvalid", testRootDeviceInvalid},
 		{"Restart", testRestart},
 		{"Ownership", testOwnership},
 		{"Prune", testPrune},
@@ -869,4 +881,131 @@ func testSetDevicesInvalid(t *testing.T, h Host) {
 		t.Fatalf("Start after failed SetDevices: %v", err)
 	}
 	mustState(t, ctx, rt, spec.ID, runtime.Running)
+}
+
+// rootDevice makes a block device holding the default image, or skips
+// the test on a host that cannot. Call it before open, so that the
+// device goes after the containers that use it.
+func rootDevice(t *testing.T, h Host) string {
+	t.Helper()
+	rh, ok := h.(RootDeviceHost)
+	if !ok {
+		t.Skip("this host makes no block devices")
+	}
+	return rh.RootDevice(t, DefaultImage(t))
+}
+
+// testRootDevice: a container whose root is a block device goes through
+// the lifecycle as one of an image, across a restart; its device is its
+// own while it exists and free again once it is deleted.
+func testRootDevice(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	dev := rootDevice(t, h)
+	owner := NewOwner()
+	rt := open(t, h, owner)
+	spec := MachineSpec("")
+	spec.RootDevice = dev
+	st, err := rt.Create(ctx, spec)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if st.Status != runtime.Created || st.Image != "" || st.Netns == "" {
+		t.Fatalf("Create returned %+v", st)
+	}
+	if st2, err := rt.Create(ctx, spec); err != nil || st2.Status != runtime.Created || !st2.CreatedAt.Equal(st.CreatedAt) {
+		t.Fatalf("Create again: %+v, %v", st2, err)
+	}
+	// One device, one container.
+	other := MachineSpec("")
+	other.RootDevice = dev
+	_, err = rt.Create(ctx, other)
+	wantErr(t, "Create of another container on the same device", err, runtime.ErrInUse)
+	if _, err := rt.State(ctx, other.ID); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("a refused Create left a container: %v", err)
+	}
+
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Running)
+	var buf bytes.Buffer
+	if err := rt.Snapshot(ctx, spec.ID, &buf); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	for _, want := range []string{"bin/busybox", "sbin/init", "etc/passwd"} {
+		if !TarNames(t, buf.Bytes())[want] {
+			t.Fatalf("the snapshot of a root device lacks %s", want)
+		}
+	}
+	if err := rt.Stop(ctx, spec.ID, 3*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Stopped)
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Running)
+
+	// A restart: the new runtime has it, running, and boots it again.
+	rt.Close()
+	rt2 := h.Open(t, owner)
+	defer rt2.Close()
+	rec, err := rt2.Recover(ctx)
+	if err != nil || len(rec.Orphans) != 0 {
+		t.Fatalf("Recover: %+v, %v", rec, err)
+	}
+	mustState(t, ctx, rt2, spec.ID, runtime.Running)
+	if err := rt2.Stop(ctx, spec.ID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt2.Recover(ctx); err != nil {
+		t.Fatalf("Recover of a stopped container: %v", err)
+	}
+	if err := rt2.Start(ctx, spec.ID); err != nil {
+		t.Fatalf("Start after a restart: %v", err)
+	}
+	mustState(t, ctx, rt2, spec.ID, runtime.Running)
+
+	for i := 0; i < 2; i++ {
+		if err := rt2.Delete(ctx, spec.ID); err != nil {
+			t.Fatalf("Delete #%d: %v", i, err)
+		}
+	}
+	_, err = rt2.State(ctx, spec.ID)
+	wantErr(t, "State after Delete", err, runtime.ErrNotFound)
+	// The device is free again, its filesystem still whole.
+	if _, err := rt2.Create(ctx, other); err != nil {
+		t.Fatalf("Create on the device after Delete: %v", err)
+	}
+	if err := rt2.Start(ctx, other.ID); err != nil {
+		t.Fatalf("Start on the device after Delete: %v", err)
+	}
+	mustState(t, ctx, rt2, other.ID, runtime.Running)
+}
+
+// testRootDeviceInvalid: root devices that are not block devices, or a
+// spec with both an image and a root device, are ErrInvalid and leave
+// nothing.
+func testRootDeviceInvalid(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	rt := open(t, h, NewOwner())
+	img := withImage(t, ctx, rt)
+	cases := map[string]func(*runtime.Spec){
+		"missing device":     func(s *runtime.Spec) { s.RootDevice = "/dev/no-such-device-" + NewID()[:8] },
+		"character device":   func(s *runtime.Spec) { s.RootDevice = "/dev/null" },
+		"regular file":       func(s *runtime.Spec) { s.RootDevice = "/etc/passwd" },
+		"relative path":      func(s *runtime.Spec) { s.RootDevice = "dev/loop0" },
+		"image and device":   func(s *runtime.Spec) { s.Image, s.RootDevice = img, "/dev/null" },
+		"neither":            func(s *runtime.Spec) {},
+		"directory as a dev": func(s *runtime.Spec) { s.RootDevice = "/dev" },
+	}
+	for name, mutate := range cases {
+		spec := MachineSpec("")
+		mutate(&spec)
+		_, err := rt.Create(ctx, spec)
+		wantErr(t, "Create("+name+")", err, runtime.ErrInvalid)
+	}
+	if l, err := rt.List(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("failed creates left containers: %v %v", ids(l), err)
+	}
 }
