@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/monostack/monostack/internal/api"
 	"github.com/monostack/monostack/internal/store"
@@ -386,10 +387,9 @@ func (s *Service) handleDetachVolume(w http.ResponseWriter, r *http.Request, v a
 	if err != nil {
 		return err
 	}
-	if row.Status == "attaching" {
-		// An attach still in flight (the volume may already show in-use):
-		// its worker holds the server's lock; wait for it, then look again.
-		s.lockServer(sv.ID)()
+	if row.Status == "attaching" && s.waitServer(ctx, sv.ID, 5*time.Second) {
+		// An attach was still in flight (the volume may already have
+		// shown in-use): its worker held the server's lock. Look again.
 		if sv, row, err = s.findVolumeAttachment(r); err != nil {
 			return err
 		}
@@ -564,4 +564,21 @@ func volumesAttachedView(rows []serverVolume, v api.Version) []any {
 		out = append(out, m)
 	}
 	return out
+}
+
+// waitServer waits, at most d, until no worker holds the server's lock;
+// it reports whether that happened.
+func (s *Service) waitServer(ctx context.Context, id string, d time.Duration) bool {
+	got := make(chan struct{})
+	go func() {
+		s.lockServer(id)()
+		close(got)
+	}()
+	select {
+	case <-got:
+		return true
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	return false
 }
