@@ -72,7 +72,24 @@ func (a *ComputeAgent) containerSubs() []func() (func(), error) {
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "exec"), a.exec) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "stats"), a.stats) },
 		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "top"), a.top) },
+		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "resize"), a.resize) },
 	}
+}
+
+// ResizeRequest sets a container's limits.
+type ResizeRequest struct {
+	ID        string            `json:"id"`
+	Resources runtime.Resources `json:"resources"`
+}
+
+func (a *ComputeAgent) resize(ctx context.Context, req ResizeRequest) (struct{}, error) {
+	return struct{}{}, a.rt.SetResources(ctx, req.ID, req.Resources)
+}
+
+// Resize sets a container's limits, at once if it runs.
+func (c *ComputeClient) Resize(ctx context.Context, host, id string, res runtime.Resources) error {
+	_, err := bus.Call[ResizeRequest, struct{}](ctx, c.Bus, computeSubject(host, "resize"), ResizeRequest{ID: id, Resources: res})
+	return err
 }
 
 func (a *ComputeAgent) exec(ctx context.Context, req ExecRequest) (ExecReply, error) {

@@ -225,6 +225,11 @@ func (h containerHosts) Exec(ctx context.Context, host, id string, args, env []s
 	return runtime.ExecResult{ExitCode: r.ExitCode, Stdout: r.Stdout, Stderr: r.Stderr, Truncated: r.Truncated}, nil
 }
 
+// Resize sets a container's cpu and memory limits on its host.
+func (h containerHosts) Resize(ctx context.Context, host, id string, res runtime.Resources) error {
+	return h.client.Resize(ctx, host, id, res)
+}
+
 // ExecInput is Exec with a standard input (put_archive).
 func (h containerHosts) ExecInput(ctx context.Context, host, id string, args []string, stdin []byte) (runtime.ExecResult, error) {
 	r, err := h.client.Exec(ctx, host, agent.ExecRequest{ID: id, Args: args, Stdin: stdin})

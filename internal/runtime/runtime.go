@@ -120,6 +120,12 @@ type Runtime interface {
 	// without the cgroup v1 devices controller) fails with ErrState and
 	// changes nothing; a Stopped container can always be changed.
 	SetDevices(ctx context.Context, id string, devices []Device) error
+	// SetResources replaces a container's limits (Spec.Resources,
+	// validated as at Create): a container whose init lives gets them at
+	// once (its cgroups updated), and every later boot has them. Lowering
+	// memory below what the container uses fails and changes nothing.
+	// Unknown id: ErrNotFound.
+	SetResources(ctx context.Context, id string, res Resources) error
 	// Delete kills the container if it runs and removes it: process, root
 	// filesystem with its changes, network namespace, logs. A container
 	// that is not there is not an error. A RootDevice is unmounted and

@@ -356,6 +356,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 // device is).
 func equalSpec(a, b runtime.Spec) bool {
 	a.Devices, b.Devices = nil, nil
+	a.Resources, b.Resources = runtime.Resources{}, runtime.Resources{}
 	a.RootDevice, b.RootDevice = "", ""
 	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
 }
@@ -397,6 +398,34 @@ func (r *Runtime) SetDevices(ctx context.Context, id string, devices []runtime.D
 		c.spec.Devices = slices.Clone(devices)
 	}
 	return nil
+}
+
+// SetResources replaces the container's limits, in any state.
+func (r *Runtime) SetResources(ctx context.Context, id string, res runtime.Resources) error {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	spec := c.spec
+	spec.Resources = res
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	c.spec.Resources = res
+	return nil
+}
+
+// Resources returns the limits container id has now.
+func (r *Runtime) Resources(id string) (runtime.Resources, error) {
+	r.h.mu.Lock()
+	defer r.h.mu.Unlock()
+	c, err := r.get(id)
+	if err != nil {
+		return runtime.Resources{}, err
+	}
+	return c.spec.Resources, nil
 }
 
 // Devices returns the devices container id has now (its Spec.Devices as

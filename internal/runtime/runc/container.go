@@ -123,6 +123,7 @@ func (r *Runtime) containerIDs() ([]string, error) {
 // are root devices' paths: moveRoot compares what the devices are.
 func sameSpec(a, b runtime.Spec) bool {
 	a.Devices, b.Devices = nil, nil
+	a.Resources, b.Resources = runtime.Resources{}, runtime.Resources{}
 	a.RootDevice, b.RootDevice = "", ""
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)

@@ -67,6 +67,7 @@ func Run(t *testing.T, newHost func(t *testing.T) Host) {
 		{"NotFound", testNotFound},
 		{"StateErrors", testStateErrors},
 		{"SetDevices", testSetDevices},
+		{"SetResources", testSetResources},
 		{"SetDevicesInvalid", testSetDevicesInvalid},
 		{"Snapshot", testSnapshot},
 		{"RootDevice", testRootDevice},
@@ -1007,5 +1008,55 @@ func testRootDeviceInvalid(t *testing.T, h Host) {
 	}
 	if l, err := rt.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("failed creates left containers: %v %v", ids(l), err)
+	}
+}
+
+// testSetResources: limits change in every state, bad ones are refused
+// and change nothing, and the container keeps working across a restart.
+func testSetResources(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	rt := open(t, h, NewOwner())
+	wantErr(t, "SetResources(unknown)", rt.SetResources(ctx, NewID(), runtime.Resources{}), runtime.ErrNotFound)
+	spec := MachineSpec(withImage(t, ctx, rt))
+	spec.Resources = runtime.Resources{MemoryBytes: 64 << 20, VCPUs: 0.5}
+	if _, err := rt.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	for name, res := range map[string]runtime.Resources{
+		"memory under the minimum": {MemoryBytes: 1},
+		"negative vcpus":           {VCPUs: -1},
+		"negative pids":            {Pids: -1},
+	} {
+		wantErr(t, "SetResources("+name+")", rt.SetResources(ctx, spec.ID, res), runtime.ErrInvalid)
+	}
+	if err := rt.SetResources(ctx, spec.ID, runtime.Resources{MemoryBytes: 96 << 20}); err != nil {
+		t.Fatalf("SetResources(created): %v", err)
+	}
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	pid := mustState(t, ctx, rt, spec.ID, runtime.Running).Pid
+	if err := rt.SetResources(ctx, spec.ID, runtime.Resources{MemoryBytes: 128 << 20, VCPUs: 1}); err != nil {
+		t.Fatalf("SetResources(running): %v", err)
+	}
+	if st := mustState(t, ctx, rt, spec.ID, runtime.Running); st.Pid != pid {
+		t.Fatalf("SetResources restarted the init: pid %d, was %d", st.Pid, pid)
+	}
+	// Creating again with the first spec keeps the container as it is.
+	if _, err := rt.Create(ctx, spec); err != nil {
+		t.Fatalf("Create with the first spec after SetResources: %v", err)
+	}
+	if err := rt.Stop(ctx, spec.ID, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.SetResources(ctx, spec.ID, runtime.Resources{}); err != nil {
+		t.Fatalf("SetResources(stopped): %v", err)
+	}
+	if err := rt.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	mustState(t, ctx, rt, spec.ID, runtime.Running)
+	if err := rt.Delete(ctx, spec.ID); err != nil {
+		t.Fatal(err)
 	}
 }
