@@ -2,21 +2,20 @@ package volume
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/monostack/monostack/internal/api"
 	"github.com/monostack/monostack/internal/blockdev"
-	"github.com/monostack/monostack/internal/lockmap"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/store"
+	"github.com/monostack/monostack/internal/worker"
 )
 
 //go:embed migrations/*.sql
@@ -85,10 +84,7 @@ type Service struct {
 	log     *slog.Logger
 	started time.Time
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	locks  lockmap.Map
+	work *worker.Pool
 }
 
 // New opens the volume service on db with the volumes in blocks, running
@@ -128,7 +124,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, blocks blockdev.Store, i
 			return nil, err
 		}
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.work = worker.New()
 	if err := s.ensureDefaultType(ctx); err != nil {
 		return nil, err
 	}
@@ -138,34 +134,17 @@ func New(ctx context.Context, db *store.DB, cfg Config, blocks blockdev.Store, i
 // Close stops the workers and waits for them; work they leave is resumed
 // by the next Start.
 func (s *Service) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.work.Close()
 	return nil
 }
 
 // spawn runs fn in the background, one at a time per key (a volume's id).
-func (s *Service) spawn(key string, fn func(ctx context.Context)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.locks.Lock(key)()
-		if s.ctx.Err() != nil {
-			return
-		}
-		fn(s.ctx)
-	}()
-}
+func (s *Service) spawn(key string, fn func(ctx context.Context)) { s.work.Spawn(key, fn) }
 
 // backendHost is the volume's os-vol-host-attr:host ("host@backend#pool").
 func (s *Service) backendHost() string { return s.cfg.Host + "@loopfile#loopfile" }
 
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newUUID() string { return uuid.NewString() }
 
 const timeFormat = "2006-01-02T15:04:05.000000"
 
