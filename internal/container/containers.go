@@ -234,7 +234,7 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 	if n.Name == "" {
 		n.Name = randomName()
 	}
-	if !namePattern.MatchString(n.Name) {
+	if !namePattern.MatchString(n.Name) || len(n.Name) > 255 {
 		return Container{}, api.BadRequest("Invalid input for field 'name': %q must be a string of letters, digits, '_', '.' or '-' of at least two characters, starting with a letter or digit.", n.Name)
 	}
 	if n.AZ != "" && n.AZ != s.cfg.AvailabilityZone {
@@ -279,7 +279,7 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 	img, err := s.images.Find(ctx, c, n.Image)
 	if err != nil {
 		if api.IsNotFound(err) {
-			return Container{}, api.NotFound("Image %s could not be found.", n.Image)
+			return Container{}, api.NotFound("Image %s could not be found.", n.Image).WithType("image-not-found")
 		}
 		return Container{}, err
 	}
@@ -393,10 +393,23 @@ func (s *Service) build(ctx context.Context, id string) {
 	if err != nil || ct.Task != taskCreate {
 		return
 	}
+	// recorded reports whether the container is still being created: a
+	// delete (force) may have taken it over meanwhile, and then it is
+	// deleted, not left in Error (nor is the delete's action closed).
+	recorded := func(res sql.Result, err error) bool {
+		if err != nil {
+			s.log.Error("recording container create", "container", id, "err", err)
+			return false
+		}
+		n, _ := res.RowsAffected()
+		return n > 0
+	}
 	fail := func(err error) {
 		s.log.Warn("container create failed", "container", id, "err", err)
-		s.setStatus(ctx, id, stError, err.Error(), nil)
-		s.finishAction(ctx, id, err)
+		if recorded(s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL, task_state=NULL,
+			updated_at=? WHERE uuid=? AND task=?`, stError, err.Error(), nowText(), id, taskCreate)) {
+			s.finishAction(ctx, id, err, "create", "run")
+		}
 	}
 	if err := s.plugPorts(ctx, &ct); err != nil {
 		if ctx.Err() == nil {
@@ -444,12 +457,11 @@ func (s *Service) build(ctx context.Context, id string) {
 		// ended and applies the restart policy.
 		status, started = stRunning, nowText()
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task=NULL, task_state=NULL,
-		started_at=coalesce(?, started_at), updated_at=? WHERE uuid=? AND task=?`, status, started, nowText(), id, taskCreate)
-	if err != nil {
-		s.log.Error("recording container create", "container", id, "err", err)
+	if !recorded(s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task=NULL, task_state=NULL,
+		started_at=coalesce(?, started_at), updated_at=? WHERE uuid=? AND task=?`, status, started, nowText(), id, taskCreate)) {
+		return
 	}
-	s.finishAction(ctx, id, nil)
+	s.finishAction(ctx, id, nil, "create", "run")
 	if ct.Run {
 		s.syncNow(ctx)
 	}
@@ -522,14 +534,23 @@ func (s *Service) Delete(ctx context.Context, c *api.Credentials, ref string, fo
 	if err != nil {
 		return err
 	}
-	if !force && !stop && (ct.Status == stRunning || ct.Status == stPaused || ct.Status == stRestarting) {
-		return api.Conflict("Cannot delete container %s in %s state. Please stop it first or use force.", ct.UUID, ct.Status)
+	// Without force, only a container at rest (or, with stop, a live one):
+	// not one being made, rebuilt or deleted.
+	allowed := []string{stCreated, stStopped, stError, stUnknown}
+	if stop {
+		allowed = append(allowed, stRunning, stPaused, stRestarting)
 	}
-	if !force && ct.Status == stDeleting {
-		return api.Conflict("Cannot delete container %s in %s state.", ct.UUID, ct.Status)
+	if !force && !contains(allowed, ct.Status) {
+		return invalidState(ct.UUID, "delete", ct.Status)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, task=?, task_state='container_deleting', updated_at=?
-		WHERE uuid=?`, stDeleting, taskDelete, nowText(), ct.UUID)
+	// stop: a running container is stopped (gracefully) before it is
+	// deleted; destroy reads that from the task state, across a restart.
+	taskState := "container_deleting"
+	if stop && (ct.Status == stRunning || ct.Status == stRestarting) {
+		taskState = "container_stopping"
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, task=?, task_state=?, updated_at=?
+		WHERE uuid=?`, stDeleting, taskDelete, taskState, nowText(), ct.UUID)
 	if err != nil {
 		return err
 	}
@@ -547,6 +568,15 @@ func (s *Service) destroy(ctx context.Context, id string) {
 	ct, err := s.loadContainer(ctx, s.db, id)
 	if err != nil || ct.Task != taskDelete {
 		return
+	}
+	if ct.Host != "" && ct.TaskState == "container_stopping" {
+		if _, err := s.hosts.Action(ctx, ct.Host, id, "stop", 0, 0); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("stopping a container before deleting it", "container", id, "err", err)
+		}
+		s.db.ExecContext(ctx, `UPDATE container_containers SET task_state='container_deleting' WHERE uuid=? AND task=?`, id, taskDelete)
 	}
 	var errs []error
 	if ct.Host != "" {
@@ -578,7 +608,7 @@ func (s *Service) destroy(ctx context.Context, id string) {
 	if err := errors.Join(errs...); err != nil {
 		s.log.Warn("container delete failed", "container", id, "err", err)
 		s.setStatus(ctx, id, stError, "Deleting the container failed: "+err.Error(), nil)
-		s.finishAction(ctx, id, err)
+		s.finishAction(ctx, id, err, "delete")
 		return
 	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id); err != nil {
@@ -589,6 +619,18 @@ func (s *Service) destroy(ctx context.Context, id string) {
 // Start resumes the work a previous run left and starts watching the
 // containers' states.
 func (s *Service) Start(ctx context.Context) error {
+	// An action (stop, pause, reboot, a restart policy's start, ...) that
+	// was running when the service went away is not resumed: its task
+	// state would refuse every other action for good. The watcher records
+	// what the host did of it (a rebooting container is Restarting until
+	// then). A rebuild cut short left the container half made: Error,
+	// which a rebuild or a delete starts from.
+	if _, err := s.db.ExecContext(ctx, `UPDATE container_containers SET task_state=NULL,
+		status=CASE WHEN status='Rebuilding' THEN 'Error' ELSE status END,
+		status_reason=CASE WHEN status='Rebuilding' THEN 'The rebuild was interrupted by a restart of the service.' ELSE status_reason END
+		WHERE task IS NULL AND task_state IS NOT NULL`); err != nil {
+		return err
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT uuid, task FROM container_containers WHERE task IS NOT NULL`)
 	if err != nil {
 		return err
@@ -638,14 +680,23 @@ func (s *Service) startAction(ctx context.Context, ct Container, action string) 
 	}
 }
 
-// finishAction closes the newest open action of the container.
-func (s *Service) finishAction(ctx context.Context, id string, failure error) {
+// finishAction closes the newest open action of the container named
+// actions (the one that ends: another may have started meanwhile, an exec
+// during a pause or a delete during a create).
+func (s *Service) finishAction(ctx context.Context, id string, failure error, actions ...string) {
 	var msg any
 	if failure != nil {
 		msg = failure.Error()
 	}
+	args, named := []any{nowText(), msg, id}, ""
+	if len(actions) > 0 {
+		named = " AND action IN (?" + strings.Repeat(", ?", len(actions)-1) + ")"
+	}
+	for _, a := range actions {
+		args = append(args, a)
+	}
 	s.db.ExecContext(ctx, `UPDATE container_actions SET finish_time=?, message=? WHERE id=(SELECT max(id) FROM container_actions
-		WHERE container_uuid=? AND finish_time IS NULL)`, nowText(), msg, id)
+		WHERE container_uuid=? AND finish_time IS NULL`+named+`)`, args...)
 }
 
 func jsonText(v any) string {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +55,8 @@ type createBody struct {
 	CPUPolicy        *string           `json:"cpu_policy"`
 }
 
+var numberPattern = regexp.MustCompile(`^[0-9]*(\.([0-9]+))?$`)
+
 // number reads a number Zun accepts as a JSON number or a string of one.
 func number(field string, v any) (float64, error) {
 	switch x := v.(type) {
@@ -63,8 +67,12 @@ func number(field string, v any) (float64, error) {
 	case json.Number:
 		return x.Float64()
 	case string:
-		if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil && !strings.ContainsAny(x, "eExXpP") {
-			return f, nil
+		// Only what Zun's pattern allows: ParseFloat alone would take
+		// "NaN", "Inf" and negative numbers.
+		if x := strings.TrimSpace(x); numberPattern.MatchString(x) {
+			if f, err := strconv.ParseFloat(x, 64); err == nil {
+				return f, nil
+			}
 		}
 	}
 	return 0, schemaError("Invalid input for field '%s'.Value: '%v'. '%v' does not match '^[0-9]*(\\.([0-9]+))?$'", field, v, v)
@@ -139,6 +147,9 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, v api.Ver
 	}
 	if n.Disk, err = integer("disk", b.Disk); err != nil {
 		return err
+	}
+	if n.Disk < 0 {
+		return schemaError("Invalid input for field 'disk'.Value: '%v'. %d is less than the minimum of 0", b.Disk, n.Disk)
 	}
 	if b.Workdir != nil {
 		n.Workdir = *b.Workdir
@@ -338,12 +349,21 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, v api.Versi
 	}
 	var next any
 	if end < len(list) && end > start {
-		nq := map[string]string{"limit": strconv.Itoa(limit), "marker": list[end-1].UUID, "sort_key": "id", "sort_dir": "asc"}
-		parts := []string{}
-		for _, k := range []string{"sort_key", "sort_dir", "limit", "marker"} {
-			parts = append(parts, k+"="+nq[k])
+		// The next page of the same list: its filters and order (the
+		// marker is a position in it).
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
 		}
-		next = hostURL(r) + "/v1/containers?" + strings.Join(parts, "&")
+		nq.Set("limit", strconv.Itoa(limit))
+		nq.Set("marker", list[end-1].UUID)
+		if nq.Get("sort_key") == "" {
+			nq.Set("sort_key", "id")
+		}
+		if nq.Get("sort_dir") == "" {
+			nq.Set("sort_dir", "asc")
+		}
+		next = hostURL(r) + "/v1/containers?" + nq.Encode()
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"containers": out, "next": next})
 	return nil
@@ -373,6 +393,13 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request, v api.Ver
 			}
 			if name == ct.Name {
 				return api.Conflict("The new name for the container is the same as the old name.")
+			}
+			// Names are unique in a project, as Create keeps them (find
+			// by name relies on it).
+			var dup int
+			s.db.QueryRowContext(ctx, `SELECT count(*) FROM container_containers WHERE project_id=? AND name=?`, ct.ProjectID, name).Scan(&dup)
+			if dup > 0 {
+				return api.Conflict("A container with name %s already exists.", name)
 			}
 			ct.Name = name
 		case "cpu":
@@ -419,7 +446,7 @@ func (s *Service) handleUpdate(w http.ResponseWriter, r *http.Request, v api.Ver
 		return err
 	}
 	s.startAction(ctx, ct, "update")
-	s.finishAction(ctx, ct.UUID, nil)
+	s.finishAction(ctx, ct.UUID, nil, "update")
 	api.WriteJSON(w, http.StatusOK, s.containerView(r, ct, true))
 	return nil
 }
@@ -432,7 +459,14 @@ func (s *Service) resize(ctx context.Context, ct Container) error {
 	if !ok {
 		return api.Conflict("Containers cannot be resized on this cloud.")
 	}
-	return rs.Resize(ctx, ct.Host, ct.UUID, runtime.Resources{MemoryBytes: ct.Memory << 20, VCPUs: ct.CPU})
+	err := rs.Resize(ctx, ct.Host, ct.UUID, runtime.Resources{MemoryBytes: ct.Memory << 20, VCPUs: ct.CPU})
+	var ae *api.Error
+	if err != nil && !errors.As(err, &ae) {
+		// The host refused the limits (memory below what the container
+		// uses, say): the caller's to change, not a server error.
+		return api.Conflict("Cannot resize container %s: %v", ct.UUID, err)
+	}
+	return err
 }
 
 func (s *Service) handleDelete(w http.ResponseWriter, r *http.Request, v api.Version) error {
@@ -541,7 +575,7 @@ func (s *Service) runAction(ctx context.Context, id string, a action, timeout ti
 		}
 		s.db.ExecContext(ctx, `UPDATE container_containers SET task_state=NULL, status=?, status_reason=?, updated_at=? WHERE uuid=?`,
 			back, err.Error(), nowText(), id)
-		s.finishAction(ctx, id, err)
+		s.finishAction(ctx, id, err, a.name)
 		return
 	}
 	status, started, finished := stStopped, any(nil), any(nil)
@@ -563,7 +597,7 @@ func (s *Service) runAction(ctx context.Context, id string, a action, timeout ti
 	s.db.ExecContext(ctx, `UPDATE container_containers SET task_state=NULL, status=?, status_reason=NULL, user_stopped=?,
 		started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at), exit_code=coalesce(?, exit_code),
 		updated_at=? WHERE uuid=?`, status, userStopped, started, finished, exit, nowText(), id)
-	s.finishAction(ctx, id, nil)
+	s.finishAction(ctx, id, nil, a.name)
 }
 
 // parseSignal reads kill's signal: a name (SIGTERM, TERM, term) or a
@@ -671,15 +705,15 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, v api.Ve
 	s.startAction(ctx, ct, "exec_cmd")
 	res, err := s.hosts.Exec(ctx, ct.Host, ct.UUID, args, nil, "", "")
 	if errors.Is(err, runtime.ErrExec) {
-		s.finishAction(ctx, ct.UUID, err)
+		s.finishAction(ctx, ct.UUID, err, "exec_cmd")
 		api.WriteJSON(w, http.StatusOK, map[string]any{"output": err.Error(), "exit_code": 126, "exec_id": nil, "proxy_url": nil})
 		return nil
 	}
 	if err != nil {
-		s.finishAction(ctx, ct.UUID, err)
+		s.finishAction(ctx, ct.UUID, err, "exec_cmd")
 		return err
 	}
-	s.finishAction(ctx, ct.UUID, nil)
+	s.finishAction(ctx, ct.UUID, nil, "exec_cmd")
 	out := string(res.Stdout) + string(res.Stderr)
 	api.WriteJSON(w, http.StatusOK, map[string]any{"output": strings.TrimSuffix(out, "\n"), "exit_code": res.ExitCode,
 		"exec_id": nil, "proxy_url": nil})
@@ -755,7 +789,7 @@ func (s *Service) handleCommit(w http.ResponseWriter, r *http.Request, v api.Ver
 	id, err := s.images.Commit(ctx, c, ct.ProjectID, repo, tag, func(w io.Writer) error {
 		return s.hosts.Snapshot(ctx, ct.Host, ct.UUID, w)
 	})
-	s.finishAction(ctx, ct.UUID, err)
+	s.finishAction(ctx, ct.UUID, err, "commit")
 	if err != nil {
 		return err
 	}

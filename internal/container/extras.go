@@ -116,7 +116,7 @@ func (s *Service) handlePutArchive(w http.ResponseWriter, r *http.Request, v api
 	if err == nil && res.ExitCode != 0 {
 		err = api.BadRequest("Unpacking into %s failed: %s", p, strings.TrimSpace(string(res.Stderr))).WithType("invalid-value")
 	}
-	s.finishAction(ctx, ct.UUID, err)
+	s.finishAction(ctx, ct.UUID, err, "put_archive")
 	if err != nil {
 		return err
 	}
@@ -139,6 +139,9 @@ func (s *Service) handleRebuild(w http.ResponseWriter, r *http.Request, v api.Ve
 	imageRef, imageID := ct.Image, ct.ImageID
 	if ref := r.URL.Query().Get("image"); ref != "" {
 		img, err := s.images.Find(ctx, c, ref)
+		if api.IsNotFound(err) {
+			return api.NotFound("Image %s could not be found.", ref).WithType("image-not-found")
+		}
 		if err != nil {
 			return err
 		}
@@ -189,17 +192,27 @@ func (s *Service) rebuild(ctx context.Context, id string, run bool) {
 	}
 	if err != nil {
 		s.log.Warn("container rebuild failed", "container", id, "err", err)
-		s.setStatus(ctx, id, stError, "Rebuilding the container failed: "+err.Error(), nil)
-		s.finishAction(ctx, id, err)
+		// Unless a delete (force) took the container over meanwhile.
+		if res, err2 := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task_state=NULL,
+			updated_at=? WHERE uuid=? AND task IS NULL`, stError, "Rebuilding the container failed: "+err.Error(), nowText(), id); err2 == nil {
+			if n, _ := res.RowsAffected(); n > 0 {
+				s.finishAction(ctx, id, err, "rebuild")
+			}
+		}
 		return
 	}
 	status, started := stCreated, any(nil)
 	if run {
 		status, started = stRunning, nowText()
 	}
-	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task_state=NULL, exit_code=NULL,
-		user_stopped=0, started_at=coalesce(?, started_at), updated_at=? WHERE uuid=?`, status, started, nowText(), id)
-	s.finishAction(ctx, id, nil)
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task_state=NULL, exit_code=NULL,
+		user_stopped=0, started_at=coalesce(?, started_at), updated_at=? WHERE uuid=? AND task IS NULL`, status, started, nowText(), id)
+	if err != nil {
+		return
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.finishAction(ctx, id, nil, "rebuild")
+	}
 }
 
 // handleNetworkAttach plugs another port (on a network, or a given port)
@@ -232,7 +245,7 @@ func (s *Service) handleNetworkAttach(w http.ResponseWriter, r *http.Request, v 
 	}
 	s.startAction(ctx, ct, "network_attach")
 	err = s.attachPort(ctx, ct, nr)
-	s.finishAction(ctx, ct.UUID, err)
+	s.finishAction(ctx, ct.UUID, err, "network_attach")
 	if err != nil {
 		return err
 	}
@@ -323,7 +336,7 @@ func (s *Service) handleNetworkDetach(w http.ResponseWriter, r *http.Request, v 
 	if err == nil || api.IsNotFound(err) {
 		_, err = s.db.ExecContext(ctx, `DELETE FROM container_ports WHERE container_uuid=? AND port_id=?`, ct.UUID, target.PortID)
 	}
-	s.finishAction(ctx, ct.UUID, err)
+	s.finishAction(ctx, ct.UUID, err, "network_detach")
 	if err != nil {
 		return err
 	}

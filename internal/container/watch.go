@@ -33,6 +33,26 @@ func (s *Service) syncNow(ctx context.Context) {
 	if time.Since(s.lastSync) < 100*time.Millisecond || s.cfg.Host == "" {
 		return
 	}
+	// The records first, then the host: a record is compared with a
+	// state of the host at least as new (a container the host listed
+	// before its build recorded it Running would look gone), and record
+	// changes a status only if it is still the one read here.
+	// Not those an action is working on (task_state): the host's states
+	// in the middle of it (a rebooting container stopped for a moment)
+	// are not how it ends, and the action records that.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+containerCols+` FROM container_containers WHERE host=? AND task IS NULL
+		AND (task_state IS NULL OR task_state='') AND status IN (?, ?, ?, ?)`, s.cfg.Host, stRunning, stPaused, stRestarting, stStopped)
+	if err != nil {
+		return
+	}
+	var cts []Container
+	for rows.Next() {
+		ct, err := scanContainer(rows)
+		if err == nil {
+			cts = append(cts, ct)
+		}
+	}
+	rows.Close()
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	states, err := s.hosts.List(lctx, s.cfg.Host)
 	cancel()
@@ -47,19 +67,6 @@ func (s *Service) syncNow(ctx context.Context) {
 	for _, st := range states {
 		byID[st.ID] = st
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+containerCols+` FROM container_containers WHERE host=? AND task IS NULL
-		AND status IN (?, ?, ?, ?)`, s.cfg.Host, stRunning, stPaused, stRestarting, stStopped)
-	if err != nil {
-		return
-	}
-	var cts []Container
-	for rows.Next() {
-		ct, err := scanContainer(rows)
-		if err == nil {
-			cts = append(cts, ct)
-		}
-	}
-	rows.Close()
 	for _, ct := range cts {
 		st, ok := byID[ct.UUID]
 		if !ok {
@@ -82,7 +89,9 @@ func (s *Service) syncNow(ctx context.Context) {
 				continue
 			}
 			exit := st.ExitCode
-			s.record(ctx, ct, stStopped, "", &exit)
+			if !s.record(ctx, ct, stStopped, "", &exit) {
+				continue // an action took it over meanwhile
+			}
 			s.log.Info("container exited", "container", ct.UUID, "exit_code", exit)
 			if s.shouldRestart(ct, exit) {
 				id := ct.UUID
@@ -94,14 +103,19 @@ func (s *Service) syncNow(ctx context.Context) {
 
 // record sets a container's status as the host reports it, unless an
 // action took the container over meanwhile.
-func (s *Service) record(ctx context.Context, ct Container, status, reason string, exit *int) {
+func (s *Service) record(ctx context.Context, ct Container, status, reason string, exit *int) bool {
 	var finished any
 	if status == stStopped {
 		finished = nowText()
 	}
-	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, exit_code=coalesce(?, exit_code),
-		finished_at=coalesce(?, finished_at), updated_at=? WHERE uuid=? AND task IS NULL AND status=?`,
-		status, nilIfEmpty(reason), exit, finished, nowText(), ct.UUID, ct.Status)
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, exit_code=coalesce(?, exit_code),
+		finished_at=coalesce(?, finished_at), updated_at=? WHERE uuid=? AND task IS NULL AND (task_state IS NULL OR task_state='')
+		AND status=?`, status, nilIfEmpty(reason), exit, finished, nowText(), ct.UUID, ct.Status)
+	if err != nil {
+		return false
+	}
+	n, _ := res.RowsAffected()
+	return n > 0
 }
 
 // shouldRestart applies the restart policy to a container whose process
@@ -120,19 +134,33 @@ func (s *Service) shouldRestart(ct Container, exit int) bool {
 	return false
 }
 
-// restart starts a container again under its restart policy.
+// restart starts a container again under its restart policy. It marks
+// the container (task_state) while it works so that the watcher, which
+// still sees it stopped on the host, leaves it alone.
 func (s *Service) restart(ctx context.Context, id string) {
 	ct, err := s.loadContainer(ctx, s.db, id)
 	if err != nil || ct.Task != "" || ct.Status != stStopped || ct.UserStopped {
 		return
 	}
-	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, restart_count=restart_count+1, updated_at=? WHERE uuid=?`,
-		stRestarting, nowText(), id)
-	if _, err := s.hosts.Action(ctx, ct.Host, id, "start", 0, 0); err != nil {
-		s.log.Warn("restarting a container", "container", id, "err", err)
-		s.setStatus(ctx, id, stError, "Restarting the container failed: "+err.Error(), nil)
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, task_state='container_starting',
+		restart_count=restart_count+1, updated_at=? WHERE uuid=? AND task IS NULL AND (task_state IS NULL OR task_state='')
+		AND status=?`, stRestarting, nowText(), id, stStopped)
+	if err != nil {
 		return
 	}
-	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, started_at=?, updated_at=? WHERE uuid=? AND status=?`,
-		stRunning, nowText(), nowText(), id, stRestarting)
+	if n, _ := res.RowsAffected(); n == 0 {
+		return // an action or a delete took it over
+	}
+	if _, err := s.hosts.Action(ctx, ct.Host, id, "start", 0, 0); err != nil {
+		if ctx.Err() != nil {
+			return // closing: the next service's watcher sees how it is
+		}
+		s.log.Warn("restarting a container", "container", id, "err", err)
+		// Unless a delete took the container over meanwhile.
+		s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task_state=NULL, updated_at=?
+			WHERE uuid=? AND task IS NULL`, stError, "Restarting the container failed: "+err.Error(), nowText(), id)
+		return
+	}
+	s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, task_state=NULL, started_at=?, updated_at=? WHERE uuid=?
+		AND task IS NULL AND status=?`, stRunning, nowText(), nowText(), id, stRestarting)
 }
