@@ -484,18 +484,7 @@ func (s *Service) plugPorts(ctx context.Context, ct *Container) error {
 		if err != nil {
 			return err
 		}
-		cp := containerPort{PortID: p.ID, NetworkID: p.NetworkID, MAC: p.MAC, Owned: owned}
-		for j, a := range p.Addresses {
-			ver := 4
-			if a.Addr().Is6() {
-				ver = 6
-			}
-			sub := ""
-			if j < len(p.SubnetIDs) {
-				sub = p.SubnetIDs[j]
-			}
-			cp.Addresses = append(cp.Addresses, address{Addr: a.Addr().String(), Version: ver, SubnetID: sub})
-		}
+		cp := newContainerPort(p, owned)
 		if _, err := s.db.ExecContext(ctx, `INSERT INTO container_ports(container_uuid, position, port_id, network_id, owned, addresses, mac)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, ct.UUID, i, cp.PortID, cp.NetworkID, cp.Owned, jsonText(cp.Addresses), cp.MAC); err != nil {
 			return err
@@ -654,11 +643,7 @@ func (s *Service) Start(ctx context.Context) error {
 			s.db.ExecContext(ctx, `UPDATE container_containers SET task=NULL, task_state=NULL WHERE uuid=?`, id)
 		}
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.watch()
-	}()
+	s.work.Go(s.watch)
 	return nil
 }
 
@@ -709,4 +694,21 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// newContainerPort is a port as a container records it.
+func newContainerPort(p Port, owned bool) containerPort {
+	cp := containerPort{PortID: p.ID, NetworkID: p.NetworkID, MAC: p.MAC, Owned: owned}
+	for j, a := range p.Addresses {
+		ver := 4
+		if a.Addr().Is6() {
+			ver = 6
+		}
+		sub := ""
+		if j < len(p.SubnetIDs) {
+			sub = p.SubnetIDs[j]
+		}
+		cp.Addresses = append(cp.Addresses, address{Addr: a.Addr().String(), Version: ver, SubnetID: sub})
+	}
+	return cp
 }

@@ -254,7 +254,7 @@ func (s *Service) handleNetworkAttach(w http.ResponseWriter, r *http.Request, v 
 }
 
 func (s *Service) attachPort(ctx context.Context, ct Container, nr NetRequest) error {
-	defer s.locks.Lock(ct.UUID)()
+	defer s.work.Lock(ct.UUID)()
 	var p Port
 	var err error
 	owned := nr.Port == ""
@@ -266,18 +266,7 @@ func (s *Service) attachPort(ctx context.Context, ct Container, nr NetRequest) e
 	if err != nil {
 		return err
 	}
-	cp := containerPort{PortID: p.ID, NetworkID: p.NetworkID, MAC: p.MAC, Owned: owned}
-	for j, a := range p.Addresses {
-		ver := 4
-		if a.Addr().Is6() {
-			ver = 6
-		}
-		sub := ""
-		if j < len(p.SubnetIDs) {
-			sub = p.SubnetIDs[j]
-		}
-		cp.Addresses = append(cp.Addresses, address{Addr: a.Addr().String(), Version: ver, SubnetID: sub})
-	}
+	cp := newContainerPort(p, owned)
 	var pos int
 	s.db.QueryRowContext(ctx, `SELECT coalesce(max(position), -1)+1 FROM container_ports WHERE container_uuid=?`, ct.UUID).Scan(&pos)
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO container_ports(container_uuid, position, port_id, network_id, owned, addresses, mac)

@@ -2,9 +2,7 @@ package container
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -12,10 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/monostack/monostack/internal/api"
-	"github.com/monostack/monostack/internal/lockmap"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/store"
+	"github.com/monostack/monostack/internal/worker"
 )
 
 //go:embed migrations/*.sql
@@ -128,10 +128,7 @@ type Service struct {
 	log      *slog.Logger
 	started  time.Time
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	locks  lockmap.Map
+	work *worker.Pool
 
 	syncMu   sync.Mutex
 	lastSync time.Time
@@ -157,38 +154,21 @@ func New(ctx context.Context, db *store.DB, cfg Config, images Images, networks 
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{db: db, cfg: cfg, images: images, networks: networks, hosts: hosts, log: log, started: time.Now().UTC()}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.work = worker.New()
 	return s, nil
 }
 
 // Close stops the workers and the watcher and waits for them; containers
 // go on running on their hosts.
 func (s *Service) Close() error {
-	s.cancel()
-	s.wg.Wait()
+	s.work.Close()
 	return nil
 }
 
 // spawn runs fn in the background, one at a time per container.
-func (s *Service) spawn(id string, fn func(ctx context.Context)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer s.locks.Lock(id)()
-		if s.ctx.Err() != nil {
-			return
-		}
-		fn(s.ctx)
-	}()
-}
+func (s *Service) spawn(id string, fn func(ctx context.Context)) { s.work.Spawn(id, fn) }
 
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newUUID() string { return uuid.NewString() }
 
 const timeFormat = "2006-01-02T15:04:05.000000"
 

@@ -12,16 +12,16 @@ import (
 // Stopped with its exit code, a paused one Paused; and it applies restart
 // policies to containers that exited on their own.
 
-func (s *Service) watch() {
+func (s *Service) watch(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SyncInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.syncNow(s.ctx)
+		s.syncNow(ctx)
 	}
 }
 
