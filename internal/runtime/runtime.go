@@ -87,10 +87,11 @@ type Runtime interface {
 	// ErrImageNotFound); a Spec.RootDevice must be a block device (else
 	// ErrInvalid). Creating an id that exists returns its state when
 	// the spec is the same and fails with ErrExists when it differs.
-	// Devices are left out of that comparison: they are what SetDevices
-	// last set, and a Create of an existing container neither compares
-	// nor changes them (a caller re-creating a server from its original
-	// spec after volumes were attached gets its state, devices kept).
+	// Devices and Resources are left out of that comparison: they are
+	// what SetDevices and SetResources last set, and a Create of an
+	// existing container neither compares nor changes them (a caller
+	// re-creating a server from its original spec after volumes were
+	// attached gets its state, devices kept).
 	Create(ctx context.Context, spec Spec) (State, error)
 	// Start runs a Created or Stopped container; a Running one is left
 	// alone; a Paused one is ErrState.

@@ -428,9 +428,15 @@ func testCreateIdempotent(t *testing.T, h Host) {
 		t.Fatalf("Create again returned %+v, first %+v", st2, st1)
 	}
 	other := spec
-	other.Resources.MemoryBytes *= 2
+	other.Process.Env = append(other.Process.Env, "ANOTHER=spec")
 	_, err = rt.Create(ctx, other)
 	wantErr(t, "Create with another spec", err, runtime.ErrExists)
+	// Limits are not part of the comparison: SetResources changes them.
+	other = spec
+	other.Resources.MemoryBytes *= 2
+	if _, err := rt.Create(ctx, other); err != nil {
+		t.Fatalf("Create with other limits: %v", err)
+	}
 	// Create of a running container changes nothing.
 	if err := rt.Start(ctx, spec.ID); err != nil {
 		t.Fatal(err)
@@ -760,7 +766,7 @@ func testSetDevices(t *testing.T, h Host) {
 	}
 	checkDevices(t, h, owner, spec.ID, one)
 	other := spec
-	other.Resources.Pids++
+	other.Process.Env = append(other.Process.Env, "ANOTHER=spec")
 	_, err := rt.Create(ctx, other)
 	wantErr(t, "Create with another spec after SetDevices", err, runtime.ErrExists)
 
