@@ -227,8 +227,13 @@ type Spec struct {
 	// fails. Like Devices, RootDevice is left out of the comparison of
 	// Create when it names the same device under another path, and such
 	// a Create of a container that is not running records the new path.
-	RootDevice string  `json:"root_device,omitempty"`
-	Process    Process `json:"process"`
+	RootDevice string `json:"root_device,omitempty"`
+	// NetnsOf, if set, is the id of another container of this runtime
+	// whose network namespace this one joins instead of having its own
+	// (a capsule's containers share one, as a pod's do). That container
+	// must exist first; State.Netns is then its namespace.
+	NetnsOf string  `json:"netns_of,omitempty"`
+	Process Process `json:"process"`
 	// Resources are the container's cgroup limits.
 	Resources Resources `json:"resources"`
 	// Mounts are host directories or files bound into the container (the

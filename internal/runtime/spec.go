@@ -36,6 +36,9 @@ func (s Spec) Validate() error {
 	case !ValidID(s.Image):
 		return invalid("image id %q", s.Image)
 	}
+	if s.NetnsOf != "" && (!ValidID(s.NetnsOf) || s.NetnsOf == s.ID) {
+		return invalid("netns_of %q: the id of another container", s.NetnsOf)
+	}
 	if s.Hostname != "" && (len(s.Hostname) > 253 || !hostnamePattern.MatchString(s.Hostname)) {
 		return invalid("hostname %q", s.Hostname)
 	}

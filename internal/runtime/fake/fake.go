@@ -341,11 +341,18 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (runtime.State,
 	if err := checkDevices(spec.Devices); err != nil {
 		return runtime.State{}, err
 	}
+	netns := r.netns(spec.ID)
+	if spec.NetnsOf != "" {
+		if _, ok := r.own().containers[spec.NetnsOf]; !ok {
+			return runtime.State{}, fmt.Errorf("%w: container %s, whose network namespace %s joins, is not there", runtime.ErrInvalid, spec.NetnsOf, spec.ID)
+		}
+		netns = r.netns(spec.NetnsOf)
+	}
 	r.h.nextPid++
 	spec.Devices = slices.Clone(spec.Devices)
 	c := &container{spec: spec, img: img.cfg, rootBacking: backing, st: runtime.State{
 		ID: spec.ID, Image: spec.Image, Status: runtime.Created, Pid: r.h.nextPid,
-		Netns: r.netns(spec.ID), ExitCode: -1, CreatedAt: time.Now().UTC(),
+		Netns: netns, ExitCode: -1, CreatedAt: time.Now().UTC(),
 	}}
 	r.own().containers[spec.ID] = c
 	return c.st, nil

@@ -221,7 +221,7 @@ func (r *Runtime) ensureCreated(ctx context.Context, rec *record) (runtime.State
 		return st, err
 	}
 	if st.Status != runtime.Stopped {
-		return st, ensureNetns(r.NetnsName(id), st.Pid)
+		return st, r.keepNetns(rec.Spec, st.Pid)
 	}
 	if err := r.prepare(ctx, rec); err != nil {
 		return st, err
@@ -264,7 +264,11 @@ func (r *Runtime) prepare(ctx context.Context, rec *record) error {
 	rootfs := filepath.Join(dir, bundleDir, "rootfs")
 	// The namespace first: ports are plugged into it even while the root
 	// cannot be mounted (a root device not attached again yet).
-	if err := ensureNetns(r.NetnsName(s.ID), 0); err != nil {
+	if s.NetnsOf != "" {
+		if !isNetns(filepath.Join(NetnsDir, r.NetnsName(s.NetnsOf))) {
+			return fmt.Errorf("%w: container %s, whose network namespace %s joins, has none", runtime.ErrInvalid, s.NetnsOf, s.ID)
+		}
+	} else if err := ensureNetns(r.NetnsName(s.ID), 0); err != nil {
 		return err
 	}
 	if err := r.mountRoot(rec); err != nil {
@@ -420,7 +424,7 @@ func (r *Runtime) state(ctx context.Context, rec *record, listed map[string]runc
 	id := rec.Spec.ID
 	dir := r.containerDir(id)
 	st := runtime.State{
-		ID: id, Image: rec.Spec.Image, Netns: filepath.Join(NetnsDir, r.NetnsName(id)),
+		ID: id, Image: rec.Spec.Image, Netns: filepath.Join(NetnsDir, r.netnsFor(rec.Spec)),
 		CreatedAt: rec.CreatedAt, ExitCode: -1,
 	}
 	exit, err := shim.ReadExit(dir)

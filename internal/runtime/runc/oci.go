@@ -140,7 +140,7 @@ func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice)
 				{Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
 				{Type: specs.CgroupNamespace},
-				{Type: specs.NetworkNamespace, Path: filepath.Join(NetnsDir, r.NetnsName(s.ID))},
+				{Type: specs.NetworkNamespace, Path: filepath.Join(NetnsDir, r.netnsFor(s))},
 			},
 			CgroupsPath:       r.CgroupsPath(s.ID),
 			Resources:         r.resources(s.Resources),

@@ -119,7 +119,7 @@ func (r *Runtime) repair(ctx context.Context, id string) error {
 		return err
 	}
 	if st.Status != runtime.Stopped {
-		return ensureNetns(r.NetnsName(id), st.Pid)
+		return r.keepNetns(rec.Spec, st.Pid)
 	}
 	return r.prepare(ctx, rec)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,50 @@ func TestSetResourcesCgroups(t *testing.T) {
 		t.Errorf("memory limit after a restart %s", got)
 	}
 	if err := r.Delete(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSharedNetnsKernel: a container made with NetnsOf is in the very
+// network namespace of the other (same kernel namespace), and keeps it
+// when the other is deleted.
+func TestSharedNetnsKernel(t *testing.T) {
+	_, r, _ := newRuntime(t)
+	ctx := context.Background()
+	img := defaultImage(t, r)
+	first := runtimetest.MachineSpec(img)
+	second := runtimetest.MachineSpec(img)
+	second.NetnsOf = first.ID
+	for _, s := range []runtime.Spec{first, second} {
+		if _, err := r.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := func(id string) string {
+		st, err := r.State(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(st.Pid), "ns", "net"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return link
+	}
+	a, b := ns(first.ID), ns(second.ID)
+	if a != b {
+		t.Fatalf("namespaces differ: %s and %s", a, b)
+	}
+	if err := r.Delete(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := ns(second.ID); got != b {
+		t.Fatalf("the joiner's namespace changed to %s", got)
+	}
+	if err := r.Delete(ctx, second.ID); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -150,6 +150,25 @@ func (r *Runtime) RuncRoot() string { return r.runcRoot }
 // NetnsName is the name of the network namespace of container id.
 func (r *Runtime) NetnsName(id string) string { return netnsPrefix(r.owner) + id }
 
+// netnsFor is the name of the network namespace a container runs in: its
+// own, or the one of the container it joins (Spec.NetnsOf).
+func (r *Runtime) netnsFor(s runtime.Spec) string {
+	if s.NetnsOf != "" {
+		return r.NetnsName(s.NetnsOf)
+	}
+	return r.NetnsName(s.ID)
+}
+
+// keepNetns makes sure a container that has its own namespace still has
+// it under its name (after a reboot, from its init's); one that joins
+// another's has nothing of its own to keep.
+func (r *Runtime) keepNetns(s runtime.Spec, pid int) error {
+	if s.NetnsOf != "" {
+		return nil
+	}
+	return ensureNetns(r.NetnsName(s.ID), pid)
+}
+
 func netnsPrefix(owner string) string { return "ms-" + owner + "-" }
 
 // CgroupsPath is the cgroup of container id, under each hierarchy.

@@ -68,6 +68,7 @@ func Run(t *testing.T, newHost func(t *testing.T) Host) {
 		{"StateErrors", testStateErrors},
 		{"SetDevices", testSetDevices},
 		{"SetResources", testSetResources},
+		{"SharedNetns", testSharedNetns},
 		{"SetDevicesInvalid", testSetDevicesInvalid},
 		{"Snapshot", testSnapshot},
 		{"RootDevice", testRootDevice},
@@ -1063,6 +1064,51 @@ func testSetResources(t *testing.T, h Host) {
 	}
 	mustState(t, ctx, rt, spec.ID, runtime.Running)
 	if err := rt.Delete(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testSharedNetns: a container made with NetnsOf runs in the other's
+// network namespace; one naming a container that is not there is
+// refused; deleting the joiner leaves the other's namespace alone.
+func testSharedNetns(t *testing.T, h Host) {
+	ctx := ctxOf(t)
+	rt := open(t, h, NewOwner())
+	img := withImage(t, ctx, rt)
+	first := MachineSpec(img)
+	st1, err := rt.Create(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lonely := MachineSpec(img)
+	lonely.NetnsOf = NewID()
+	_, err = rt.Create(ctx, lonely)
+	wantErr(t, "Create joining a container that is not there", err, runtime.ErrInvalid)
+	self := MachineSpec(img)
+	self.NetnsOf = self.ID
+	_, err = rt.Create(ctx, self)
+	wantErr(t, "Create joining itself", err, runtime.ErrInvalid)
+	second := MachineSpec(img)
+	second.NetnsOf = first.ID
+	st2, err := rt.Create(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.Netns != st1.Netns {
+		t.Fatalf("the joiner's namespace %s, the first's %s", st2.Netns, st1.Netns)
+	}
+	for _, id := range []string{first.ID, second.ID} {
+		if err := rt.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rt.Delete(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustState(t, ctx, rt, first.ID, runtime.Running); st.Netns != st1.Netns {
+		t.Fatalf("after the joiner's delete the first's namespace is %s, was %s", st.Netns, st1.Netns)
+	}
+	if err := rt.Delete(ctx, first.ID); err != nil {
 		t.Fatal(err)
 	}
 }
