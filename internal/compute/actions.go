@@ -78,7 +78,16 @@ func (s *Service) runAction(ctx context.Context, id string, a powerAction) {
 	if sv.Host == "" {
 		err = errNoHost
 	} else {
-		err = s.hosts.Action(ctx, sv.Host, id, a.hostOp)
+		if a.hostOp == ActionStart || a.hostOp == ActionRebootSoft || a.hostOp == ActionRebootHard {
+			// The volumes' block devices first: after a reboot of the
+			// host they are attached again, maybe under other names, and
+			// the server must boot with its own volumes, not whatever
+			// took their old device names.
+			err = s.replugVolumes(ctx, sv)
+		}
+		if err == nil {
+			err = s.hosts.Action(ctx, sv.Host, id, a.hostOp)
+		}
 	}
 	if ctx.Err() != nil {
 		return
