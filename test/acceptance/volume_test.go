@@ -1,6 +1,7 @@
 package acceptance
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -331,6 +332,37 @@ func TestVolumeAttachData(t *testing.T) {
 	if out, err := inServer(t, d, b.ID, read); err != nil || out != want {
 		t.Fatalf("read in server B: %v %q, want %q", err, out, want)
 	}
+
+	// What a reboot of the host does to loop devices: with B stopped, its
+	// volume's loop device goes away and another file takes its name.
+	// Starting B must give it its own volume again, not the impostor.
+	if err := servers.Stop(ctx, cc, b.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, cc, b.ID, "SHUTOFF", 30*time.Second)
+	loops := loopsOf(t, d.dataDir)
+	if len(loops) != 1 {
+		t.Fatalf("loop devices of the data dir: %v", loops)
+	}
+	if out, err := exec.Command("losetup", "-d", loops[0]).CombinedOutput(); err != nil {
+		t.Fatalf("losetup -d: %v %s", err, out)
+	}
+	impostor := filepath.Join(t.TempDir(), "impostor")
+	if err := os.WriteFile(impostor, bytes.Repeat([]byte("x"), 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("losetup", loops[0], impostor).CombinedOutput(); err != nil {
+		t.Fatalf("losetup %s: %v %s", loops[0], err, out)
+	}
+	t.Cleanup(func() { exec.Command("losetup", "-d", loops[0]).Run() })
+	if err := servers.Start(ctx, cc, b.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, cc, b.ID, "ACTIVE", 30*time.Second)
+	if out, err := inServer(t, d, b.ID, read); err != nil || out != want {
+		t.Fatalf("read in server B after its loop device was taken: %v %q, want %q", err, out, want)
+	}
+	exec.Command("losetup", "-d", loops[0]).Run()
 	// A device that is not attached is not reachable: a node made by hand
 	// for the host's root disk cannot be opened (device cgroup).
 	var st unix.Stat_t
