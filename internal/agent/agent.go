@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/monostack/monostack/internal/bus"
+	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/datapath"
 )
 
@@ -100,4 +101,15 @@ func (c *NetworkClient) Sync(ctx context.Context, host string, state datapath.Ho
 		return errors.New(rep.Error)
 	}
 	return nil
+}
+
+// The runtime's errors keep their kind across the bus: a caller can tell
+// a container in the wrong state (ErrState) from a host failure.
+func init() {
+	bus.RegisterKind("runtime.not-found", runtime.ErrNotFound)
+	bus.RegisterKind("runtime.state", runtime.ErrState)
+	bus.RegisterKind("runtime.invalid", runtime.ErrInvalid)
+	bus.RegisterKind("runtime.exec", runtime.ErrExec)
+	bus.RegisterKind("runtime.in-use", runtime.ErrInUse)
+	bus.RegisterKind("runtime.image-not-found", runtime.ErrImageNotFound)
 }

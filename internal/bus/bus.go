@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -64,16 +65,54 @@ func (b *Bus) Close() error {
 	return err
 }
 
-// reply is the envelope of every answer: the value or an error text.
+// reply is the envelope of every answer: the value or an error text, with
+// the kind of the error when it is one registered with RegisterKind.
 type reply struct {
 	Value json.RawMessage `json:"value,omitempty"`
 	Error string          `json:"error,omitempty"`
+	Kind  string          `json:"kind,omitempty"`
 }
 
-// RemoteError is an error returned by the handler at the other end.
-type RemoteError struct{ Msg string }
+// RemoteError is an error returned by the handler at the other end. It
+// unwraps to the registered error of its kind, so that errors.Is works
+// across the bus as in one process (runtime.ErrState stays ErrState).
+type RemoteError struct {
+	Msg  string
+	kind error
+}
 
 func (e *RemoteError) Error() string { return e.Msg }
+func (e *RemoteError) Unwrap() error { return e.kind }
+
+var (
+	kindsMu sync.RWMutex
+	kinds   = map[string]error{}
+)
+
+// RegisterKind names a sentinel error so that a handler's error wrapping
+// it is one wrapping it again at the caller's end.
+func RegisterKind(name string, sentinel error) {
+	kindsMu.Lock()
+	defer kindsMu.Unlock()
+	kinds[name] = sentinel
+}
+
+func kindOf(err error) string {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	for name, sentinel := range kinds {
+		if errors.Is(err, sentinel) {
+			return name
+		}
+	}
+	return ""
+}
+
+func kindNamed(name string) error {
+	kindsMu.RLock()
+	defer kindsMu.RUnlock()
+	return kinds[name]
+}
 
 // Call sends req to subject and decodes the reply into a Resp. It fails with
 // ctx's error on timeout and with a *RemoteError when the handler failed.
@@ -92,7 +131,7 @@ func Call[Req, Resp any](ctx context.Context, b *Bus, subject string, req Req) (
 		return zero, fmt.Errorf("bus: %s: bad reply: %w", subject, err)
 	}
 	if rep.Error != "" {
-		return zero, &RemoteError{Msg: rep.Error}
+		return zero, &RemoteError{Msg: rep.Error, kind: kindNamed(rep.Kind)}
 	}
 	var out Resp
 	if len(rep.Value) > 0 {
@@ -113,7 +152,7 @@ func Serve[Req, Resp any](b *Bus, subject string, fn func(ctx context.Context, r
 		if err := json.Unmarshal(m.Data, &req); err != nil {
 			rep.Error = "bad request: " + err.Error()
 		} else if out, err := fn(context.Background(), req); err != nil {
-			rep.Error = err.Error()
+			rep.Error, rep.Kind = err.Error(), kindOf(err)
 		} else if rep.Value, err = json.Marshal(out); err != nil {
 			rep.Error = err.Error()
 		}

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -52,5 +53,36 @@ func TestCallServePublish(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no event")
+	}
+}
+
+var errTestKind = errors.New("test kind")
+
+// TestErrorKindsCrossTheBus: a handler's error wrapping a registered
+// sentinel is errors.Is that sentinel at the caller.
+func TestErrorKindsCrossTheBus(t *testing.T) {
+	RegisterKind("test-kind", errTestKind)
+	b, err := Embedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stop, err := Serve(b, "kinds", func(ctx context.Context, req string) (string, error) {
+		if req == "plain" {
+			return "", errors.New("plain failure")
+		}
+		return "", fmt.Errorf("wrapped: %w", errTestKind)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	_, err = Call[string, string](context.Background(), b, "kinds", "kind")
+	if !errors.Is(err, errTestKind) || err.Error() != "wrapped: test kind" {
+		t.Fatalf("kind lost: %v", err)
+	}
+	_, err = Call[string, string](context.Background(), b, "kinds", "plain")
+	if err == nil || errors.Is(err, errTestKind) {
+		t.Fatalf("plain error: %v", err)
 	}
 }
