@@ -78,6 +78,8 @@ type Container struct {
 	Networks                      []NetRequest
 	StartedAt, FinishedAt         string
 	CreatedAt, UpdatedAt          string
+	// CapsuleID is the capsule the container belongs to ("": none).
+	CapsuleID string
 
 	Ports []containerPort
 }
@@ -104,7 +106,7 @@ const containerCols = `uuid, seq, name, project_id, user_id, image, image_id, co
 	labels, coalesce(cpu, 0), coalesce(memory, 0), coalesce(disk, 0), restart_policy, restart_count, auto_remove, auto_heal,
 	interactive, tty, coalesce(hostname, ''), coalesce(host, ''), az, status, coalesce(status_reason, ''),
 	coalesce(status_detail, ''), coalesce(task_state, ''), coalesce(task, ''), run, user_stopped, exit_code, security_groups,
-	networks, coalesce(started_at, ''), coalesce(finished_at, ''), created_at, coalesce(updated_at, '')`
+	networks, coalesce(started_at, ''), coalesce(finished_at, ''), created_at, coalesce(updated_at, ''), coalesce(capsule_id, '')`
 
 func scanContainer(row interface{ Scan(...any) error }) (Container, error) {
 	var c Container
@@ -113,7 +115,7 @@ func scanContainer(row interface{ Scan(...any) error }) (Container, error) {
 	err := row.Scan(&c.UUID, &c.Seq, &c.Name, &c.ProjectID, &c.UserID, &c.Image, &c.ImageID, &cmd, &ep, &c.Workdir, &env,
 		&labels, &c.CPU, &c.Memory, &c.Disk, &rp, &c.RestartCount, &c.AutoRemove, &c.AutoHeal, &c.Interactive, &c.TTY,
 		&c.Hostname, &c.Host, &c.AZ, &c.Status, &c.StatusReason, &c.StatusDetail, &c.TaskState, &c.Task, &c.Run,
-		&c.UserStopped, &exit, &sgs, &nets, &c.StartedAt, &c.FinishedAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.UserStopped, &exit, &sgs, &nets, &c.StartedAt, &c.FinishedAt, &c.CreatedAt, &c.UpdatedAt, &c.CapsuleID)
 	if err != nil {
 		return c, err
 	}
@@ -426,7 +428,20 @@ func (s *Service) build(ctx context.Context, id string) {
 		}
 		return
 	}
-	_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), false, mounts)
+	spec := s.spec(ct)
+	if ct.CapsuleID != "" {
+		// A capsule's containers share the network namespace of its
+		// first, which holds the capsule's ports.
+		first, err := s.capsuleFirst(ctx, ct.CapsuleID)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if first != ct.UUID {
+			spec.NetnsOf = first
+		}
+	}
+	_, err = s.hosts.Ensure(bctx, ct.Host, spec, false, mounts)
 	if err == nil {
 		for _, p := range ct.Ports {
 			if err = s.networks.BindPort(bctx, p.PortID, ct.Host, ct.UUID); err != nil {
@@ -437,7 +452,7 @@ func (s *Service) build(ctx context.Context, id string) {
 	if err == nil {
 		s.waitPorts(bctx, ct.Ports)
 		if ct.Run {
-			_, err = s.hosts.Ensure(bctx, ct.Host, s.spec(ct), true, mounts)
+			_, err = s.hosts.Ensure(bctx, ct.Host, spec, true, mounts)
 		}
 	}
 	if ctx.Err() != nil {
@@ -525,6 +540,9 @@ func (s *Service) Delete(ctx context.Context, c *api.Credentials, ref string, fo
 	}
 	// Without force, only a container at rest (or, with stop, a live one):
 	// not one being made, rebuilt or deleted.
+	if err := inCapsule(ct, "delete"); err != nil {
+		return err
+	}
 	allowed := []string{stCreated, stStopped, stError, stUnknown}
 	if stop {
 		allowed = append(allowed, stRunning, stPaused, stRestarting)
@@ -620,7 +638,9 @@ func (s *Service) Start(ctx context.Context) error {
 		WHERE task IS NULL AND task_state IS NOT NULL`); err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT uuid, task FROM container_containers WHERE task IS NOT NULL`)
+	// A capsule's containers are made and deleted in order, by their
+	// capsule's work.
+	rows, err := s.db.QueryContext(ctx, `SELECT uuid, task FROM container_containers WHERE task IS NOT NULL AND capsule_id IS NULL`)
 	if err != nil {
 		return err
 	}
@@ -642,6 +662,9 @@ func (s *Service) Start(ctx context.Context) error {
 		default:
 			s.db.ExecContext(ctx, `UPDATE container_containers SET task=NULL, task_state=NULL WHERE uuid=?`, id)
 		}
+	}
+	if err := s.resumeCapsules(ctx); err != nil {
+		return err
 	}
 	s.work.Go(s.watch)
 	return nil

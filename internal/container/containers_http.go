@@ -256,7 +256,8 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, v api.Versi
 	s.syncNow(r.Context())
 	c := api.CredentialsFrom(r.Context())
 	q := r.URL.Query()
-	var conds []string
+	// A capsule's containers are listed with their capsule, as Zun does.
+	conds := []string{"capsule_id IS NULL"}
 	var args []any
 	all, err := flag("all_projects", emptyNil(q.Get("all_projects")))
 	if err != nil {

@@ -133,6 +133,9 @@ func (s *Service) handleRebuild(w http.ResponseWriter, r *http.Request, v api.Ve
 	if err != nil {
 		return err
 	}
+	if err := inCapsule(ct, "rebuild"); err != nil {
+		return err
+	}
 	if ct.TaskState != "" || !contains([]string{stCreated, stRunning, stStopped, stError}, ct.Status) {
 		return invalidState(ct.UUID, "rebuild", ct.Status)
 	}
@@ -229,6 +232,9 @@ func (s *Service) handleNetworkAttach(w http.ResponseWriter, r *http.Request, v 
 	if err != nil {
 		return err
 	}
+	if err := inCapsule(ct, "network_attach"); err != nil {
+		return err
+	}
 	if ct.TaskState != "" || !contains([]string{stCreated, stRunning, stStopped, stPaused}, ct.Status) {
 		return invalidState(ct.UUID, "network_attach", ct.Status)
 	}
@@ -295,6 +301,9 @@ func (s *Service) handleNetworkDetach(w http.ResponseWriter, r *http.Request, v 
 	}
 	ct, err := s.find(ctx, c, r.PathValue("c"))
 	if err != nil {
+		return err
+	}
+	if err := inCapsule(ct, "network_detach"); err != nil {
 		return err
 	}
 	if ct.TaskState != "" || !contains([]string{stCreated, stRunning, stStopped, stPaused}, ct.Status) {

@@ -54,11 +54,17 @@ func usage(ctx context.Context, q queryer, project string, exclude ...string) (m
 // its limits with ct (another container's old values left out by
 // exclude).
 func (s *Service) checkQuota(ctx context.Context, q queryer, project string, ct Container, exclude ...string) error {
+	want := map[string]float64{"containers": 1, "cpu": ct.CPU, "memory": float64(ct.Memory), "disk": float64(ct.Disk)}
+	return s.checkQuotaFor(ctx, q, project, want, exclude...)
+}
+
+// checkQuotaFor is checkQuota for what several containers want together
+// (a capsule's).
+func (s *Service) checkQuotaFor(ctx context.Context, q queryer, project string, want map[string]float64, exclude ...string) error {
 	u, err := usage(ctx, q, project, exclude...)
 	if err != nil {
 		return err
 	}
-	want := map[string]float64{"containers": 1, "cpu": ct.CPU, "memory": float64(ct.Memory), "disk": float64(ct.Disk)}
 	var over []string
 	for _, res := range quotaNames {
 		limit, err := s.quotaLimit(ctx, q, project, res)

@@ -75,6 +75,15 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	h("GET "+p+"/{c}/container_actions", reader, s.handleActions)
 	h("GET "+p+"/{c}/container_actions/{req}", reader, s.handleActions)
 
+	// Capsules, also unversioned: Zun routes any first segment but v1
+	// to v1, and gophercloud's endpoint after discovery has none.
+	for _, p := range []string{"/v1/capsules", "/capsules"} {
+		h("POST "+p, member, s.handleCreateCapsule)
+		h("GET "+p, reader, s.handleListCapsules)
+		h("GET "+p+"/{c}", reader, s.handleShowCapsule)
+		h("DELETE "+p+"/{c}", member, s.handleDeleteCapsule)
+	}
+
 	h("GET /v1/hosts", admin, s.handleHosts)
 	h("GET /v1/hosts/{id}", admin, s.handleHosts)
 	h("GET /v1/services", admin, s.handleServices)
@@ -110,7 +119,7 @@ func (s *Service) handleV1(w http.ResponseWriter, r *http.Request) error {
 		"media_types": []any{map[string]any{"base": "application/json", "type": "application/vnd.openstack.zun.v1+json"}},
 		"links": []any{map[string]any{"href": base + "/v1/", "rel": "self"},
 			map[string]any{"href": "https://docs.openstack.org/zun/latest/", "rel": "describedby", "type": "text/html"}}}
-	for _, res := range []string{"services", "containers", "images", "hosts", "availability_zones", "quotas", "quota_classes"} {
+	for _, res := range []string{"services", "containers", "images", "hosts", "availability_zones", "quotas", "quota_classes", "capsules"} {
 		m[res] = []api.Link{{Rel: "self", Href: base + "/v1/" + res + "/"}, {Rel: "bookmark", Href: base + "/" + res + "/"}}
 	}
 	api.WriteJSON(w, http.StatusOK, m)
