@@ -647,7 +647,7 @@ func (s *Service) handleLogs(w http.ResponseWriter, r *http.Request, v api.Versi
 	}
 	b, err := s.hosts.Logs(ctx, ct.Host, ct.UUID, 0)
 	if err != nil {
-		return err
+		return hostError(err, ct, "logs")
 	}
 	out := string(b)
 	if tail >= 0 {
@@ -712,7 +712,7 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, v api.Ve
 	}
 	if err != nil {
 		s.finishAction(ctx, ct.UUID, err, "exec_cmd")
-		return err
+		return hostError(err, ct, "execute")
 	}
 	s.finishAction(ctx, ct.UUID, nil, "exec_cmd")
 	out := string(res.Stdout) + string(res.Stderr)
@@ -732,7 +732,7 @@ func (s *Service) handleTop(w http.ResponseWriter, r *http.Request, v api.Versio
 	}
 	procs, err := s.hosts.Top(ctx, ct.Host, ct.UUID)
 	if err != nil {
-		return err
+		return hostError(err, ct, "top")
 	}
 	rows := []any{}
 	for _, p := range procs {
@@ -753,7 +753,7 @@ func (s *Service) handleStats(w http.ResponseWriter, r *http.Request, v api.Vers
 	}
 	st, err := s.hosts.Stats(ctx, ct.Host, ct.UUID)
 	if err != nil {
-		return err
+		return hostError(err, ct, "stats")
 	}
 	memPct := 0.0
 	if st.MemoryLimit > 0 {
@@ -792,7 +792,7 @@ func (s *Service) handleCommit(w http.ResponseWriter, r *http.Request, v api.Ver
 	})
 	s.finishAction(ctx, ct.UUID, err, "commit")
 	if err != nil {
-		return err
+		return hostError(err, ct, "commit")
 	}
 	api.WriteJSON(w, http.StatusAccepted, map[string]any{"uuid": id})
 	return nil

@@ -45,7 +45,7 @@ func (s *Service) handleGetArchive(w http.ResponseWriter, r *http.Request, v api
 	p = path.Clean(p)
 	st, err := s.hosts.Exec(ctx, ct.Host, ct.UUID, []string{"stat", "-c", "%s|%f|%Y", p}, nil, "", "")
 	if err != nil {
-		return err
+		return hostError(err, ct, "get_archive")
 	}
 	if st.ExitCode != 0 {
 		return api.NotFound("Could not find the file %s in container %s.", p, ct.UUID).WithType("not-found")
@@ -63,7 +63,7 @@ func (s *Service) handleGetArchive(w http.ResponseWriter, r *http.Request, v api
 	}
 	res, err := s.hosts.Exec(ctx, ct.Host, ct.UUID, []string{"tar", "-c", "-C", dir, base}, nil, "", "")
 	if err != nil {
-		return err
+		return hostError(err, ct, "get_archive")
 	}
 	if res.ExitCode != 0 || res.Truncated {
 		return api.Conflict("Reading %s failed: %s", p, strings.TrimSpace(string(res.Stderr))).WithType("conflict")
