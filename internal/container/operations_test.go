@@ -627,3 +627,16 @@ func TestServiceRestart(t *testing.T) {
 		tc.remove(t, tc.Demo, id)
 	}
 }
+
+// TestAutoRemove: a container run with auto_remove is deleted when its
+// process ends on its own, ports and all; one without it stays Stopped.
+func TestAutoRemove(t *testing.T) {
+	tc := newTestCloud(t)
+	gone := tc.create(t, tc.Demo, true, map[string]any{"name": "rm1", "auto_remove": true,
+		"command": []string{"sh", "-c", "exit 0"}})["uuid"].(string)
+	kept := tc.create(t, tc.Demo, true, map[string]any{"name": "keep1",
+		"command": []string{"sh", "-c", "exit 0"}})["uuid"].(string)
+	tc.waitStatus(t, tc.Demo, gone, "gone")
+	tc.waitStatus(t, tc.Demo, kept, stStopped)
+	tc.remove(t, tc.Demo, kept)
+}

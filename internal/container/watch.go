@@ -93,9 +93,18 @@ func (s *Service) syncNow(ctx context.Context) {
 				continue // an action took it over meanwhile
 			}
 			s.log.Info("container exited", "container", ct.UUID, "exit_code", exit)
-			if s.shouldRestart(ct, exit) {
-				id := ct.UUID
+			id := ct.UUID
+			switch {
+			case s.shouldRestart(ct, exit):
 				s.spawn(id, func(ctx context.Context) { s.restart(ctx, id) })
+			case ct.AutoRemove && ct.CapsuleID == "":
+				// --rm: a container that ended on its own goes away,
+				// as docker run --rm does.
+				res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, task=?,
+					task_state='container_deleting', updated_at=? WHERE uuid=? AND task IS NULL`, stDeleting, taskDelete, nowText(), id)
+				if n, _ := res.RowsAffected(); err == nil && n == 1 {
+					s.spawn(id, func(ctx context.Context) { s.destroy(ctx, id) })
+				}
 			}
 		}
 	}
