@@ -314,7 +314,7 @@ func (s *Service) attachVolume(ctx context.Context, serverID, volumeID string) {
 	}
 	if err != nil {
 		s.log.Warn("attaching a volume failed", "server", serverID, "volume", volumeID, "err", err)
-		s.setVolumes(ctx, sv.Host, serverID, hostVolumes(all, volumeID), []string{row.Block})
+		s.setVolumes(ctx, sv.Host, serverID, hostVolumes(all, volumeID), s.releasable(ctx, serverID, row))
 		s.volumes.Unreserve(ctx, row.AttachmentID)
 		s.db.ExecContext(ctx, `DELETE FROM compute_volume_attachments WHERE id=?`, row.ID)
 		s.finishAction(ctx, serverID, "attach_volume", err)
@@ -445,7 +445,7 @@ func (s *Service) detachVolume(ctx context.Context, serverID, volumeID string) {
 	}
 	all, err := s.serverVolumes(ctx, s.db, serverID)
 	if err == nil {
-		err = s.setVolumes(ctx, sv.Host, serverID, hostVolumes(all, volumeID), []string{row.Block})
+		err = s.setVolumes(ctx, sv.Host, serverID, hostVolumes(all, volumeID), s.releasable(ctx, serverID, row))
 	}
 	if ctx.Err() != nil {
 		return
@@ -482,7 +482,7 @@ func (s *Service) releaseVolumes(ctx context.Context, sv Server) error {
 	}
 	var blocks []string
 	for _, r := range rows {
-		blocks = append(blocks, r.Block)
+		blocks = append(blocks, s.releasable(ctx, sv.ID, r)...)
 	}
 	if sv.Host != "" {
 		if err := s.setVolumes(ctx, sv.Host, sv.ID, nil, blocks); err != nil {
@@ -581,4 +581,17 @@ func (s *Service) waitServer(ctx context.Context, id string, d time.Duration) bo
 	case <-ctx.Done():
 	}
 	return false
+}
+
+// releasable is the block a server's host may let go of when the server
+// gives the volume up: none while another server still has the volume
+// attached (a multiattach volume shares one block device on the host).
+func (s *Service) releasable(ctx context.Context, serverID string, row serverVolume) []string {
+	var others int
+	s.db.QueryRowContext(ctx, `SELECT count(*) FROM compute_volume_attachments WHERE volume_id=? AND server_id<>?`,
+		row.VolumeID, serverID).Scan(&others)
+	if others > 0 || row.Block == "" {
+		return nil
+	}
+	return []string{row.Block}
 }
