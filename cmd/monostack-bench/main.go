@@ -22,10 +22,12 @@
 // neighbour makes the figures meaningless. The process exits 0 when every
 // benchmark ran without a failed request.
 //
-// Two benchmarks run only when named in --only, as root, with --bin and
-// the host side: server-create (servers.go) and volume (volume.go: volume
+// Three benchmarks run only when named in --only, as root, with --bin and
+// the host side: server-create (servers.go), volume (volume.go: volume
 // create, attach and detach latencies, and dd through a server's /dev/vdb
-// against dd on the host).
+// against dd on the host) and container (container.go: the containers
+// API's run → Running and exec latencies, a burst of runs, and the
+// monostack's memory with hundreds of containers running).
 package main
 
 import (
@@ -77,6 +79,8 @@ type options struct {
 	concurrency int
 	servers     int
 	volumes     int
+	containers  int
+	ctrNet      string
 	starts      int
 	idle        time.Duration
 	only        string
@@ -96,9 +100,11 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in the load benchmarks")
 	flag.IntVar(&o.servers, "servers", 20, "servers created by server-create (run once and 10 at a time; needs root and the host side)")
 	flag.IntVar(&o.volumes, "volumes", 50, "samples of each latency of the volume benchmark (needs root, --bin and the host side)")
+	flag.IntVar(&o.containers, "containers", 50, "samples of each run → Running latency of the container benchmark (needs root, --bin and the host side)")
+	flag.StringVar(&o.ctrNet, "container-net", "", "network of the container benchmark's burst and scale phases (\"\": none, e.g. private)")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, volume (root only, never by default)")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, volume, container (root only, never by default)")
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the temporary data dirs (default $TMPDIR)")
 	flag.StringVar(&o.upArgs, "up-args", "", "with --bin: more arguments for `up`, space-separated (e.g. \"--bcrypt-cost 4\")")
 	flag.Usage = func() {
@@ -130,8 +136,12 @@ func (o *options) check() error {
 		return errors.New("--servers must be in [1, 500]")
 	case o.volumes < 1 || o.volumes > 500:
 		return errors.New("--volumes must be in [1, 500]")
+	case o.containers < 1 || o.containers > 500:
+		return errors.New("--containers must be in [1, 500]")
 	case o.url != "" && o.wants("volume"):
 		return errors.New("--only volume needs --bin (it reads the data dir)")
+	case o.url != "" && o.wants("container"):
+		return errors.New("--only container needs --bin (it reads the data dir and the process's memory)")
 	case o.duration <= 0 || o.duration > maxDuration:
 		return fmt.Errorf("--duration must be in (0, %s]", maxDuration)
 	case o.warmup < 0 || o.warmup > maxDuration:
@@ -144,7 +154,7 @@ func (o *options) check() error {
 		return fmt.Errorf("--starts must be in [1, %d]", maxStarts)
 	}
 	for _, name := range o.selected() {
-		if !slices.Contains(allBenchmarks, name) && name != "server-create" && name != "volume" {
+		if !slices.Contains(allBenchmarks, name) && !slices.Contains(rootBenchmarks, name) {
 			return fmt.Errorf("--only: unknown benchmark %q", name)
 		}
 	}
@@ -161,10 +171,13 @@ func (o *options) check() error {
 	return nil
 }
 
-// allBenchmarks run by default; "server-create" and "volume" run only when
-// named in --only, since they need root and the host side (runc, the
-// datapath, loop devices).
-var allBenchmarks = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
+// allBenchmarks run by default; rootBenchmarks run only when named in
+// --only, since they need root and the host side (runc, the datapath,
+// loop devices).
+var (
+	allBenchmarks  = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
+	rootBenchmarks = []string{"server-create", "volume", "container"}
+)
 
 func (o *options) selected() []string {
 	if o.only == "" {
@@ -298,6 +311,13 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 	}
 	if o.wants("volume") {
 		r, err := volumeBenchmarks(ctx, base, creds, dataDir, pid, o.volumes)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("container") {
+		r, err := containerBenchmarks(ctx, base, creds, dataDir, pid, o.containers, o.ctrNet, o.duration, o.warmup, o.idle)
 		rows = append(rows, r...)
 		if err != nil {
 			return err

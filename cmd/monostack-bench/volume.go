@@ -57,6 +57,7 @@ type osClient struct {
 	base    string
 	token   string
 	project string
+	header  http.Header // more headers of every request (a microversion)
 }
 
 func newOSClient(ctx context.Context, base string, c credentials) (*osClient, error) {
@@ -112,6 +113,9 @@ func (c *osClient) do(method, path string, in, out any, want ...int) (*http.Resp
 	}
 	if c.token != "" {
 		req.Header.Set("X-Auth-Token", c.token)
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
