@@ -15,8 +15,8 @@ import (
 	"sync"
 
 	"github.com/monostack/monostack/internal/bus"
-	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/datapath"
+	"github.com/monostack/monostack/internal/runtime"
 )
 
 // NetworkSyncSubject is where a host's agent takes its network state.
