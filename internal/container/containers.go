@@ -472,8 +472,14 @@ func (s *Service) build(ctx context.Context, id string) {
 		// ended and applies the restart policy.
 		status, started = stRunning, nowText()
 	}
-	if !recorded(s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task=NULL, task_state=NULL,
-		started_at=coalesce(?, started_at), updated_at=? WHERE uuid=? AND task=?`, status, started, nowText(), id, taskCreate)) {
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=NULL, task=NULL, task_state=NULL,
+		started_at=coalesce(?, started_at), updated_at=? WHERE uuid=? AND task=?`, status, started, nowText(), id, taskCreate)
+	if err != nil {
+		// Never leave it Creating: say it failed, so a delete cleans up.
+		fail(fmt.Errorf("recording the container's state: %w", err))
+		return
+	}
+	if !recorded(res, nil) {
 		return
 	}
 	s.finishAction(ctx, id, nil, "create", "run")
@@ -502,6 +508,10 @@ func (s *Service) plugPorts(ctx context.Context, ct *Container) error {
 		cp := newContainerPort(p, owned)
 		if _, err := s.db.ExecContext(ctx, `INSERT INTO container_ports(container_uuid, position, port_id, network_id, owned, addresses, mac)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, ct.UUID, i, cp.PortID, cp.NetworkID, cp.Owned, jsonText(cp.Addresses), cp.MAC); err != nil {
+			if owned {
+				// Unrecorded, the port would outlive the container.
+				s.networks.DeletePort(context.WithoutCancel(ctx), p.ID)
+			}
 			return err
 		}
 		ct.Ports = append(ct.Ports, cp)

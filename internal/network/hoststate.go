@@ -19,7 +19,7 @@ import (
 // legs, SNAT and floating IPs, and the networks of those legs.
 func (s *Service) HostState(ctx context.Context, host string) (datapath.HostState, error) {
 	st := datapath.HostState{Networks: []datapath.Network{}, Ports: []datapath.Port{}, Routers: []datapath.Router{}}
-	hs := &hostStateBuilder{s: s, ctx: ctx, nets: map[string]*Network{}, subnets: map[string][]*Subnet{},
+	hs := &hostStateBuilder{s: s, ctx: ctx, q: s.db, nets: map[string]*Network{}, subnets: map[string][]*Subnet{},
 		members: map[string][]netip.Prefix{}, groups: map[string]*SecurityGroup{}}
 	ports, err := s.loadPorts(ctx, s.db, `p.host_id=? AND p.admin_state_up AND p.device_owner NOT IN (?,?,?)`,
 		host, ownerRouterInterface, ownerRouterGateway, ownerFloatingIP)
@@ -106,8 +106,11 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 
 // hostStateBuilder caches what one HostState computation reads.
 type hostStateBuilder struct {
-	s       *Service
-	ctx     context.Context
+	s   *Service
+	ctx context.Context
+	// q reads: the database, or the transaction of the caller that
+	// wrote what is being read.
+	q       queryer
 	nets    map[string]*Network
 	subnets map[string][]*Subnet
 	groups  map[string]*SecurityGroup
@@ -120,7 +123,7 @@ func (hs *hostStateBuilder) network(id string) (*Network, error) {
 	if n := hs.nets[id]; n != nil {
 		return n, nil
 	}
-	n, err := hs.s.getNetwork(hs.ctx, hs.s.db, id)
+	n, err := hs.s.getNetwork(hs.ctx, hs.q, id)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +135,7 @@ func (hs *hostStateBuilder) subnetsOf(networkID string) ([]*Subnet, error) {
 	if l, ok := hs.subnets[networkID]; ok {
 		return l, nil
 	}
-	l, err := hs.s.subnetsOf(hs.ctx, hs.s.db, networkID)
+	l, err := hs.s.subnetsOf(hs.ctx, hs.q, networkID)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +255,7 @@ func (hs *hostStateBuilder) group(id string) (*SecurityGroup, error) {
 	if g := hs.groups[id]; g != nil {
 		return g, nil
 	}
-	g, err := hs.s.getSG(hs.ctx, hs.s.db, id)
+	g, err := hs.s.getSG(hs.ctx, hs.q, id)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +268,7 @@ func (hs *hostStateBuilder) groupMembers(id string) ([]netip.Prefix, error) {
 	if m, ok := hs.members[id]; ok {
 		return m, nil
 	}
-	ports, err := hs.s.loadPorts(hs.ctx, hs.s.db, `p.id IN (SELECT port_id FROM port_security_groups WHERE security_group_id=?)`, id)
+	ports, err := hs.s.loadPorts(hs.ctx, hs.q, `p.id IN (SELECT port_id FROM port_security_groups WHERE security_group_id=?)`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +389,7 @@ func (hs *hostStateBuilder) router(rt *Router) (datapath.Router, []string, error
 		dr.SNAT = rt.EnableSNAT
 		nets = append(nets, rt.GWPort.NetworkID)
 	}
-	ifaces, err := hs.s.routerInterfaces(hs.ctx, hs.s.db, rt.ID)
+	ifaces, err := hs.s.routerInterfaces(hs.ctx, hs.q, rt.ID)
 	if err != nil {
 		return dr, nil, err
 	}
@@ -412,7 +415,7 @@ func (hs *hostStateBuilder) router(rt *Router) (datapath.Router, []string, error
 	}
 	slices.SortFunc(dr.Interfaces, func(a, b datapath.RouterLeg) int { return cmp.Compare(a.PortID, b.PortID) })
 	if dr.Gateway != nil {
-		fips, err := hs.s.loadFIPs(hs.ctx, hs.s.db, `router_id=? AND fixed_ip_address IS NOT NULL`, rt.ID)
+		fips, err := hs.s.loadFIPs(hs.ctx, hs.q, `router_id=? AND fixed_ip_address IS NOT NULL`, rt.ID)
 		if err != nil {
 			return dr, nil, err
 		}

@@ -53,7 +53,7 @@ func (s *Service) portInfo(ctx context.Context, q queryer, p *Port) (PortInfo, e
 	info := PortInfo{ID: p.ID, ProjectID: p.ProjectID, NetworkID: p.NetworkID, MAC: p.MAC, DeviceID: p.DeviceID,
 		DeviceOwner: p.DeviceOwner, HostID: p.HostID, Status: p.Status, FixedIPs: p.FixedIPs,
 		SecurityGroups: p.SecurityGroups, Profile: p.Profile, MTU: n.MTU, NetworkName: n.Name}
-	hs := &hostStateBuilder{s: s, ctx: ctx, nets: map[string]*Network{}, subnets: map[string][]*Subnet{}}
+	hs := &hostStateBuilder{s: s, ctx: ctx, q: q, nets: map[string]*Network{}, subnets: map[string][]*Subnet{}}
 	info.Addresses, info.Gateways, _, err = hs.addresses(p.NetworkID, p.FixedIPs)
 	return info, err
 }

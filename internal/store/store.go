@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -32,12 +32,60 @@ var (
 // standard API; Tx and the error translation are the additions.
 type DB struct {
 	*sql.DB
-	// wmu lets one transaction at a time ask SQLite for the write lock.
-	// Without it, goroutines waiting in BEGIN IMMEDIATE each hold a pooled
-	// connection; the one holding the lock may then find no connection for
-	// a read it makes beside its transaction, and every writer waits for
-	// the busy timeout ("database is locked").
-	wmu sync.Mutex
+	// wgate lets one writer at a time (a transaction or a single
+	// statement through ExecContext) ask SQLite for the write lock.
+	// Without it, goroutines waiting in BEGIN IMMEDIATE or in a bare
+	// INSERT each hold a pooled connection; the one holding the lock may
+	// then find no connection for a read it makes beside its write, and
+	// every writer waits for the busy timeout ("database is locked").
+	// A channel rather than a mutex so a waiter gives up with its context
+	// or after writeWait instead of hanging (for example a statement
+	// wrongly run through db inside a Tx).
+	wgate chan struct{}
+}
+
+// writeWait bounds how long a writer queues for the gate; it matches the
+// busy timeout SQLite itself would have applied.
+const writeWait = 10 * time.Second
+
+// ErrWriteTimeout: a writer queued longer than writeWait for its turn.
+var ErrWriteTimeout = errors.New("database is locked: timed out waiting to write")
+
+// acquire takes the writer gate; release gives it back.
+func (db *DB) acquire(ctx context.Context) error {
+	select {
+	case db.wgate <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case db.wgate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrWriteTimeout
+	}
+}
+
+func (db *DB) release() { <-db.wgate }
+
+// ExecContext runs one statement outside a transaction, through the same
+// writer gate as Tx. It shadows sql.DB's method so every service's
+// s.db.ExecContext queues for the write lock without holding a connection.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := db.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer db.release()
+	return db.DB.ExecContext(ctx, query, args...)
+}
+
+// Exec is ExecContext with a background context.
+func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
+	return db.ExecContext(context.Background(), query, args...)
 }
 
 // Open opens (creating if needed) the SQLite database at file.
@@ -62,14 +110,16 @@ func Open(file string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
-	return &DB{DB: db}, nil
+	return &DB{DB: db, wgate: make(chan struct{}, 1)}, nil
 }
 
 // Tx runs fn in a transaction, committing when fn returns nil and rolling
 // back otherwise. Errors from fn and the driver come back translated.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
+	if err := db.acquire(ctx); err != nil {
+		return err
+	}
+	defer db.release()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return Translate(err)
