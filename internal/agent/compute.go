@@ -83,12 +83,24 @@ func NewCompute(host string, b *bus.Bus, rt runtime.Runtime, images Images, driv
 // Start subscribes to the host's compute commands.
 func (a *ComputeAgent) Start() error {
 	subs := []func() (func(), error){
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "ensure"), a.ensure) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "action"), a.action) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "list"), a.list) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "console"), a.console) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "snapshot"), a.snapshot) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "volumes"), a.volumes) },
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "ensure"), func(r ServerRequest) string { return r.Spec.ID }, a.ensure)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "action"), func(r ServerAction) string { return r.ID }, a.action)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "list"), unkeyed[struct{}], a.list)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "console"), unkeyed[ConsoleRequest], a.console)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "snapshot"), func(r SnapshotRequest) string { return r.ID }, a.snapshot)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "volumes"), func(r VolumesRequest) string { return r.ID }, a.volumes)
+		},
 	}
 	subs = append(subs, a.containerSubs()...)
 	for _, s := range subs {
@@ -101,6 +113,9 @@ func (a *ComputeAgent) Start() error {
 	}
 	return nil
 }
+
+// unkeyed: requests that only read run side by side, even for one server.
+func unkeyed[Req any](Req) string { return "" }
 
 // Close stops taking commands; containers keep running under their shims.
 func (a *ComputeAgent) Close() error {

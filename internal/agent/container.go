@@ -69,10 +69,18 @@ type IDRequest struct {
 
 func (a *ComputeAgent) containerSubs() []func() (func(), error) {
 	return []func() (func(), error){
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "exec"), a.exec) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "stats"), a.stats) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "top"), a.top) },
-		func() (func(), error) { return bus.Serve(a.b, computeSubject(a.host, "resize"), a.resize) },
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "exec"), unkeyed[ExecRequest], a.exec)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "stats"), unkeyed[IDRequest], a.stats)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "top"), unkeyed[IDRequest], a.top)
+		},
+		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "resize"), func(r ResizeRequest) string { return r.ID }, a.resize)
+		},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monostack/monostack/internal/lockmap"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -148,23 +149,58 @@ func Call[Req, Resp any](ctx context.Context, b *Bus, subject string, req Req) (
 func Serve[Req, Resp any](b *Bus, subject string, fn func(ctx context.Context, req Req) (Resp, error)) (func(), error) {
 	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
 		var req Req
-		var rep reply
-		if err := json.Unmarshal(m.Data, &req); err != nil {
-			rep.Error = "bad request: " + err.Error()
-		} else if out, err := fn(context.Background(), req); err != nil {
-			rep.Error, rep.Kind = err.Error(), kindOf(err)
-		} else if rep.Value, err = json.Marshal(out); err != nil {
-			rep.Error = err.Error()
-		}
-		data, _ := json.Marshal(rep)
-		if err := m.Respond(data); err != nil && b.log != nil {
-			b.log.Warn("bus: reply failed", "subject", subject, "err", err)
-		}
+		err := json.Unmarshal(m.Data, &req)
+		respond(b, subject, m, req, err, fn)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return func() { sub.Unsubscribe() }, nil
+}
+
+// MaxConcurrent bounds how many requests of one subject ServeBy runs at once.
+const MaxConcurrent = 32
+
+// ServeBy answers requests on subject with fn, concurrently, but one at a
+// time per key(req) (a server's id: work on one resource stays in order
+// while 200 containers start at once, and a long exec does not hold up the
+// rest of the host). An empty key is not serialized at all.
+func ServeBy[Req, Resp any](b *Bus, subject string, key func(Req) string, fn func(ctx context.Context, req Req) (Resp, error)) (func(), error) {
+	var locks lockmap.Map
+	slots := make(chan struct{}, MaxConcurrent)
+	sub, err := b.nc.Subscribe(subject, func(m *nats.Msg) {
+		var req Req
+		err := json.Unmarshal(m.Data, &req)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			if k := key(req); err == nil && k != "" {
+				defer locks.Lock(k)()
+			}
+			respond(b, subject, m, req, err, fn)
+		}()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() { sub.Unsubscribe() }, nil
+}
+
+// respond runs fn on a decoded request (or reports why it could not be
+// decoded) and sends the reply.
+func respond[Req, Resp any](b *Bus, subject string, m *nats.Msg, req Req, decodeErr error, fn func(ctx context.Context, req Req) (Resp, error)) {
+	var rep reply
+	if decodeErr != nil {
+		rep.Error = "bad request: " + decodeErr.Error()
+	} else if out, err := fn(context.Background(), req); err != nil {
+		rep.Error, rep.Kind = err.Error(), kindOf(err)
+	} else if rep.Value, err = json.Marshal(out); err != nil {
+		rep.Error = err.Error()
+	}
+	data, _ := json.Marshal(rep)
+	if err := m.Respond(data); err != nil && b.log != nil {
+		b.log.Warn("bus: reply failed", "subject", subject, "err", err)
+	}
 }
 
 // Publish sends v on subject to whoever listens.

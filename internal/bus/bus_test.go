@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -84,5 +85,64 @@ func TestErrorKindsCrossTheBus(t *testing.T) {
 	_, err = Call[string, string](context.Background(), b, "kinds", "plain")
 	if err == nil || errors.Is(err, errTestKind) {
 		t.Fatalf("plain error: %v", err)
+	}
+}
+
+// TestServeBy: requests for different keys run at once (a slow one does not
+// hold up the others); requests for one key never overlap.
+func TestServeBy(t *testing.T) {
+	b, err := Embedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	type req struct {
+		Key  string
+		Slow bool
+	}
+	var mu sync.Mutex
+	inside := map[string]int{}
+	overlap := false
+	stop, err := ServeBy(b, "svc.keyed", func(r req) string { return r.Key }, func(ctx context.Context, r req) (string, error) {
+		mu.Lock()
+		inside[r.Key]++
+		overlap = overlap || inside[r.Key] > 1
+		mu.Unlock()
+		if r.Slow {
+			time.Sleep(time.Second)
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+		mu.Lock()
+		inside[r.Key]--
+		mu.Unlock()
+		return r.Key, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go Call[req, string](ctx, b, "svc.keyed", req{Key: "slow", Slow: true})
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := fmt.Sprint("k", i%4)
+			if got, err := Call[req, string](ctx, b, "svc.keyed", req{Key: k}); err != nil || got != k {
+				t.Errorf("call %s: %q %v", k, got, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("other keys waited %v behind a slow request", d)
+	}
+	if overlap {
+		t.Fatal("two requests for one key ran at once")
 	}
 }
