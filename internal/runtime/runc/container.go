@@ -780,10 +780,6 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	listed, err := r.runcList(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]runtime.State, 0, len(ids))
 	for _, id := range ids {
 		rec, err := r.readRecord(id)
@@ -793,7 +789,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.State, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, err := r.state(ctx, rec, listed)
+		st, err := r.state(ctx, rec, nil)
 		if err != nil {
 			return nil, err
 		}

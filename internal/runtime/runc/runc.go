@@ -247,7 +247,12 @@ func (r *Runtime) runcExists(id string) bool {
 }
 
 // state asks runc about container id; ok is false when runc has none.
+// It reads runc's files (readState) and runs `runc state` only when it
+// cannot make sense of them.
 func (r *Runtime) runcState(ctx context.Context, id string) (runcState, bool, error) {
+	if st, ok, err := r.readState(id); err == nil {
+		return st, ok, nil
+	}
 	if !r.runcExists(id) {
 		return runcState{}, false, nil
 	}
