@@ -153,7 +153,7 @@ func TestCapsuleLifecycle(t *testing.T) {
 		t.Errorf("exec: %v", out)
 	}
 	// A capsule's container is not deleted on its own.
-	zunError(t, tc.do(t, "DELETE", "/v1/containers/"+second+"?force=True", tc.Demo, nil), 409, "container.invalid-state-exception", "")
+	zunError(t, tc.do(t, "DELETE", "/v1/containers/"+second+"?force=True", tc.Admin, nil), 409, "container.invalid-state-exception", "")
 	zunError(t, tc.do(t, "POST", "/v1/containers/"+first+"/rebuild", tc.Demo, nil), 409, "container.invalid-state-exception", "")
 	// The same name again is a conflict.
 	zunError(t, tc.do(t, "POST", "/v1/capsules", tc.Demo, map[string]any{"template": podTemplate("pod")}), 409, "", "")
@@ -379,8 +379,8 @@ func TestCapsuleBadTemplates(t *testing.T) {
 // together.
 func TestCapsuleQuota(t *testing.T) {
 	tc := newTestCloud(t)
-	must(t, 200, tc.do(t, "PUT", "/v1/quotas/"+tc.DemoProject, tc.Admin, map[string]any{"containers": 3, "memory": 200}))
-	one := tc.runSleeper(t, "lonely")
+	must(t, 200, tc.do(t, "PUT", "/v1/quotas/"+tc.DemoProject, tc.Admin, map[string]any{"containers": 3, "memory": 700}))
+	one := tc.runSleeper(t, "lonely") // Zun's default memory: 512 MiB
 	// Two more containers fit, three do not; nor does more memory.
 	three := podTemplate("three")
 	spec := three["spec"].(map[string]any)
@@ -400,7 +400,7 @@ func TestCapsuleQuota(t *testing.T) {
 	if c := u["containers"].(map[string]any); c["in_use"] != 3.0 {
 		t.Errorf("containers in use: %v", c)
 	}
-	if m := u["memory"].(map[string]any); m["in_use"] != 96.0 {
+	if m := u["memory"].(map[string]any); m["in_use"] != 512.0+96 {
 		t.Errorf("memory in use: %v", m)
 	}
 	zunError(t, tc.do(t, "POST", "/v1/containers", tc.Demo, map[string]any{"image": "busybox"}), 403, "container.over-quota", "")

@@ -232,6 +232,12 @@ type NewContainer struct {
 
 // Create records a container and makes it (and runs it, for run) in the
 // background.
+// Zun's default_memory (MiB) and default_cpu.
+const (
+	DefaultMemoryMB = 512
+	DefaultCPU      = 1.0
+)
+
 func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer) (Container, error) {
 	if n.Name == "" {
 		n.Name = randomName()
@@ -242,7 +248,15 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 	if n.AZ != "" && n.AZ != s.cfg.AvailabilityZone {
 		return Container{}, api.BadRequest("The requested availability zone %s is not available.", n.AZ)
 	}
-	if n.Memory != 0 && n.Memory < runtime.MinMemoryBytes>>20 {
+	// Zun's defaults (default_memory, default_cpu) for what the request
+	// leaves out: a container is limited unless someone says otherwise.
+	if n.Memory == 0 {
+		n.Memory = DefaultMemoryMB
+	}
+	if n.CPU == 0 {
+		n.CPU = DefaultCPU
+	}
+	if n.Memory < runtime.MinMemoryBytes>>20 {
 		return Container{}, api.BadRequest("Invalid input for field 'memory': the memory of a container must be at least %d MiB.", runtime.MinMemoryBytes>>20)
 	}
 	if n.CPU < 0 || n.CPU > 1024 {
@@ -547,6 +561,11 @@ func (s *Service) Delete(ctx context.Context, c *api.Credentials, ref string, fo
 	ct, err := s.find(ctx, c, ref)
 	if err != nil {
 		return err
+	}
+	// Zun's policy: forcing is the admin's (it kills whatever the
+	// container is doing); a member stops it (stop) or stops it first.
+	if force && !c.CloudAdmin() {
+		return api.Forbidden("Policy doesn't allow container:delete_force to be performed.").WithType("policy-not-authorized")
 	}
 	// Without force, only a container at rest (or, with stop, a live one):
 	// not one being made, rebuilt or deleted.

@@ -595,9 +595,13 @@ func (s *Service) runAction(ctx context.Context, id string, a action, timeout ti
 		finished, exit = nowText(), st.ExitCode
 	}
 	userStopped := a.name == "stop" || a.name == "kill"
+	// A start or restart by the user begins the restart policy's count
+	// anew, as docker start does.
+	userStarted := a.name == "start" || a.name == "reboot"
 	s.db.ExecContext(ctx, `UPDATE container_containers SET task_state=NULL, status=?, status_reason=NULL, user_stopped=?,
 		started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at), exit_code=coalesce(?, exit_code),
-		updated_at=? WHERE uuid=?`, status, userStopped, started, finished, exit, nowText(), id)
+		restart_count=CASE WHEN ? THEN 0 ELSE restart_count END, updated_at=? WHERE uuid=?`,
+		status, userStopped, started, finished, exit, userStarted, nowText(), id)
 	s.finishAction(ctx, id, nil, a.name)
 }
 

@@ -148,6 +148,13 @@ func TestRunAndCreate(t *testing.T) {
 	if st, err := tc.hosts.rt.State(t.Context(), idle); err != nil || st.Status != runtime.Created {
 		t.Errorf("created container on the host: %+v %v", st, err)
 	}
+	// No cpu or memory asked: Zun's defaults, given to the host too.
+	if ct["cpu"] != 1.0 || ct["memory"] != "512" {
+		t.Errorf("defaults: cpu %v memory %v", ct["cpu"], ct["memory"])
+	}
+	if spec := tc.hosts.spec(idle); spec.Resources.MemoryBytes != 512<<20 || spec.Resources.VCPUs != 1 {
+		t.Errorf("default limits on the host: %+v", spec.Resources)
+	}
 	// No nets: the project's default network.
 	if ports := tc.nets.portsOf(idle); len(ports) != 1 || ports[0].NetworkID != tc.private {
 		t.Errorf("default network ports %+v", ports)
@@ -698,6 +705,13 @@ func TestWatcherDuringRestart(t *testing.T) {
 	tc.DB.QueryRow(`SELECT restart_count FROM container_containers WHERE uuid=?`, id).Scan(&count)
 	if ct := tc.show(t, tc.Demo, id); ct["status"] != stRunning || count != 1 || tc.hosts.startsOf(id) != 2 {
 		t.Errorf("after one restart: %v, restart_count %d, %d starts", ct["status"], count, tc.hosts.startsOf(id))
+	}
+	// A restart by the user starts the count again.
+	tc.action(t, tc.Demo, id, "reboot")
+	tc.lastAction(t, id)
+	tc.DB.QueryRow(`SELECT restart_count FROM container_containers WHERE uuid=?`, id).Scan(&count)
+	if count != 0 {
+		t.Errorf("restart_count after the user's restart: %d", count)
 	}
 	tc.remove(t, tc.Demo, id)
 }

@@ -67,7 +67,7 @@ func TestRebuild(t *testing.T) {
 	g = tc.hosts.hold("ensure")
 	tc.action(t, tc.Demo, id, "rebuild")
 	<-g.reached
-	must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Demo, nil))
+	must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Admin, nil))
 	tc.hosts.release("ensure", fmt.Errorf("no space left"))
 	tc.waitStatus(t, tc.Demo, id, "gone")
 	if n := tc.nets.count(); n != 0 {

@@ -889,10 +889,11 @@ func (tc *testCloud) action(t testing.TB, token, id, action string) {
 	}
 }
 
-// remove force-deletes a container and waits until it is gone.
+// remove force-deletes a container (as the admin: forcing is theirs) and
+// waits until token no longer sees it.
 func (tc *testCloud) remove(t testing.TB, token, id string) {
 	t.Helper()
-	must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", token, nil))
+	must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Admin, nil))
 	tc.waitStatus(t, token, id, "gone")
 }
 

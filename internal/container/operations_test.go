@@ -31,8 +31,14 @@ func TestDelete(t *testing.T) {
 	if len(ports) != 1 {
 		t.Fatalf("ports %+v", ports)
 	}
+	// force is the admin's (Zun's policy): a member is refused, nothing changes.
+	zunError(t, tc.do(t, "DELETE", "/v1/containers/victim?force=True", tc.Demo, nil), 403, "container.policy-not-authorized",
+		"Policy doesn't allow container:delete_force to be performed.")
+	if ct := tc.show(t, tc.Demo, id); ct["status"] != stPaused {
+		t.Fatalf("a refused force delete left %v", ct["status"])
+	}
 	// force: killed and removed, its port deleted; then 404.
-	res := must(t, 204, tc.do(t, "DELETE", "/v1/containers/victim?force=True", tc.Demo, nil))
+	res := must(t, 204, tc.do(t, "DELETE", "/v1/containers/victim?force=True", tc.Admin, nil))
 	if len(res.Body) != 0 {
 		t.Errorf("204 with a body: %q", res.Body)
 	}
@@ -46,7 +52,7 @@ func TestDelete(t *testing.T) {
 	if len(tc.nets.portsOf(id)) != 0 {
 		t.Error("its port is left")
 	}
-	zunError(t, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Demo, nil), 404, "container.container-not-found", "")
+	zunError(t, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Admin, nil), 404, "container.container-not-found", "")
 	zunError(t, tc.do(t, "POST", "/v1/containers/"+id+"/start", tc.Demo, nil), 404, "container.container-not-found", "")
 
 	// stop: stopped first (gracefully, with the stop's timeout), then removed.
@@ -86,7 +92,7 @@ func TestDelete(t *testing.T) {
 	// the port kept; deleting again works.
 	id = tc.runSleeper(t, "stubborn")
 	tc.hosts.fail("delete", fmt.Errorf("device busy"))
-	must(t, 204, tc.do(t, "DELETE", "/v1/containers/stubborn?force=True", tc.Demo, nil))
+	must(t, 204, tc.do(t, "DELETE", "/v1/containers/stubborn?force=True", tc.Admin, nil))
 	ct = tc.waitStatus(t, tc.Demo, id, stError)
 	tc.hosts.fail("delete", nil)
 	if !strings.Contains(fmt.Sprint(ct["status_reason"]), "device busy") || len(tc.nets.portsOf(id)) != 1 {
@@ -110,7 +116,7 @@ func TestDeleteWhileCreating(t *testing.T) {
 		<-g.reached
 		zunError(t, tc.do(t, "DELETE", "/v1/containers/"+id, tc.Demo, nil), 409, "container.invalid-state-exception",
 			fmt.Sprintf("Cannot delete container %s in Creating state", id))
-		must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Demo, nil))
+		must(t, 204, tc.do(t, "DELETE", "/v1/containers/"+id+"?force=True", tc.Admin, nil))
 		var err error
 		if failBuild {
 			err = fmt.Errorf("out of disk")
@@ -577,7 +583,7 @@ func TestServiceRestart(t *testing.T) {
 	<-g.reached
 	// A container being deleted.
 	g = tc.hosts.hold("delete")
-	must(t, 204, tc.do(t, "DELETE", "/v1/containers/doomed?force=True", tc.Demo, nil))
+	must(t, 204, tc.do(t, "DELETE", "/v1/containers/doomed?force=True", tc.Admin, nil))
 	<-g.reached
 	// A container being stopped.
 	g = tc.hosts.hold("stop")

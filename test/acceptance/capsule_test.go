@@ -18,7 +18,7 @@ import (
 // private address, and deleting it leaves no container, namespace or port.
 func TestCapsule(t *testing.T) {
 	needRoot(t)
-	z := newZun(t, demoSession(t))
+	z := newZun(t, demoSession(t), adminSession(t))
 	name := uniq("pod")
 	tpl := map[string]any{
 		"kind":     "capsule",
@@ -92,7 +92,7 @@ func TestCapsule(t *testing.T) {
 			t.Errorf("the containers list shows capsule container %v", c["name"])
 		}
 	}
-	if code, raw := z.do("DELETE", "/containers/"+ids[1]+"?force=True", nil); code != 409 {
+	if code, raw := z.asAdmin().do("DELETE", "/containers/"+ids[1]+"?force=True", nil); code != 409 {
 		t.Errorf("deleting a capsule's container: %d %s", code, raw)
 	}
 
