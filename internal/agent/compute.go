@@ -41,6 +41,8 @@ type ServerRequest struct {
 	// attaches it and gives its device as Spec.RootDevice (Spec.Image is
 	// then empty).
 	RootVolume *VolumeDevice `json:"root_volume,omitempty"`
+	// Files are injected into the container at Create (files.go).
+	Files []FileMount `json:"files,omitempty"`
 }
 
 // ServerAction is a power action on a server.
@@ -153,6 +155,13 @@ func (a *ComputeAgent) ensure(ctx context.Context, req ServerRequest) (runtime.S
 			}
 			spec.Mounts = append(spec.Mounts, mounts...)
 		}
+		if len(req.Files) > 0 {
+			mounts, err := a.writeFiles(spec.ID, req.Files)
+			if err != nil {
+				return runtime.State{}, err
+			}
+			spec.Mounts = append(spec.Mounts, mounts...)
+		}
 		st, err = a.rt.Create(ctx, spec)
 	} else if err == nil && spec.RootDevice != "" {
 		// Created again: the runtime takes the root device's path, which
@@ -248,6 +257,9 @@ func (a *ComputeAgent) action(ctx context.Context, act ServerAction) (runtime.St
 	case "delete":
 		if err = a.rt.Delete(ctx, act.ID); err == nil || errors.Is(err, runtime.ErrNotFound) {
 			os.RemoveAll(filepath.Join(a.driveDir, act.ID))
+			if err := a.removeFiles(act.ID); err != nil {
+				return runtime.State{}, err
+			}
 			if err := a.unmountVolumes(act.ID); err != nil {
 				return runtime.State{}, err
 			}

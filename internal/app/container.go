@@ -154,6 +154,10 @@ type containerHosts struct{ client *agent.ComputeClient }
 func (h containerHosts) Ensure(ctx context.Context, host string, spec runtime.Spec, running bool, mounts []container.VolumeMount) (runtime.State, error) {
 	req := agent.ServerRequest{Spec: spec, Running: running}
 	for _, m := range mounts {
+		if m.File {
+			req.Files = append(req.Files, agent.FileMount{Destination: m.Destination, Data: m.Data})
+			continue
+		}
 		req.VolumeMounts = append(req.VolumeMounts, agent.VolumeMount{Block: m.Block, Destination: m.Destination})
 	}
 	return h.client.Ensure(ctx, host, req)

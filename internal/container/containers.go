@@ -363,7 +363,10 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 			nilIfEmpty(ct.Workdir), jsonText(ct.Environment), jsonText(ct.Labels), ct.CPU, ct.Memory, ct.Disk, jsonText(ct.Restart),
 			ct.AutoRemove, ct.AutoHeal, ct.Interactive, ct.TTY, nilIfEmpty(ct.Hostname), ct.Host, ct.AZ, ct.Status, ct.TaskState,
 			ct.Task, ct.Run, jsonText(ct.SecurityGroups), jsonText(ct.Networks), now, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return recordFiles(ctx, tx, ct.UUID, n.Mounts)
 	})
 	if err != nil {
 		return Container{}, err

@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,8 +195,20 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request, v api.Ver
 		mr := MountRequest{}
 		mr.Source, _ = m["source"].(string)
 		mr.Destination, _ = m["destination"].(string)
-		if t, _ := m["type"].(string); t != "" && t != "volume" {
-			return api.BadRequest("Mounts of type %s are not supported by this cloud; mount volumes.", t).WithType("invalid-value")
+		switch t, _ := m["type"].(string); t {
+		case "", "volume":
+		case "bind":
+			// The client sends the file's bytes, base64-encoded.
+			data, err := base64.StdEncoding.DecodeString(mr.Source)
+			if err != nil {
+				return schemaError("Invalid input for field 'mounts': the source of a bind mount must be a file's contents in base64.")
+			}
+			if len(data) > MaxFileBytes {
+				return schemaError("Invalid input for field 'mounts': a file to inject is at most %d bytes.", MaxFileBytes)
+			}
+			mr.Source, mr.File, mr.Data = "", true, data
+		default:
+			return schemaError("Invalid input for field 'mounts': type %q is not one of volume, bind.", t)
 		}
 		if m["size"] != nil {
 			if mr.Size, err = integer("mounts", m["size"]); err != nil {

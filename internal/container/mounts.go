@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path"
@@ -41,9 +42,13 @@ type Volumes interface {
 	Delete(ctx context.Context, volumeID string) error
 }
 
-// VolumeMount is a volume the host gives a container.
+// VolumeMount is a volume the host gives a container, or a file.
 type VolumeMount struct {
 	Block, Destination string
+	// Data, when File, are the bytes of a file given at Destination
+	// (a mount of type bind) instead of a volume.
+	Data []byte
+	File bool
 }
 
 // MountRequest is one mount of a create request.
@@ -51,7 +56,14 @@ type MountRequest struct {
 	Source      string // a volume's id or name
 	Size        int64  // GiB: a new volume
 	Destination string
+	// File: a file to inject (type bind), its bytes in Data.
+	File bool
+	Data []byte
 }
+
+// MaxFileBytes bounds a file injected with a bind mount (it travels in the
+// request, under the API's 1 MiB body limit, and is kept in the database).
+const MaxFileBytes = 512 << 10
 
 type mountRow struct {
 	Position               int
@@ -71,12 +83,6 @@ var serviceCreds = &api.Credentials{System: true, Roles: []string{"admin", "memb
 // checkMounts validates a create's mounts and finds their volumes,
 // before anything is recorded.
 func (s *Service) checkMounts(ctx context.Context, c *api.Credentials, ms []MountRequest) error {
-	if len(ms) == 0 {
-		return nil
-	}
-	if s.volumes == nil {
-		return api.BadRequest("Volumes cannot be mounted on this cloud (no block storage).").WithType("invalid-value")
-	}
 	dests := map[string]bool{}
 	for i, m := range ms {
 		d := m.Destination
@@ -87,6 +93,15 @@ func (s *Service) checkMounts(ctx context.Context, c *api.Credentials, ms []Moun
 			return schemaError("Invalid input for field 'mounts': destination %q given twice.", d)
 		}
 		dests[d] = true
+		if m.File {
+			if m.Size != 0 {
+				return schemaError("Invalid input for field 'mounts': a bind mount has no size.")
+			}
+			continue
+		}
+		if s.volumes == nil {
+			return api.BadRequest("Volumes cannot be mounted on this cloud (no block storage).").WithType("invalid-value")
+		}
 		switch {
 		case m.Source != "" && m.Size != 0, m.Source == "" && m.Size <= 0:
 			return schemaError("Invalid input for field 'mounts': give a source volume or a size, not both.")
@@ -109,6 +124,9 @@ func (s *Service) checkMounts(ctx context.Context, c *api.Credentials, ms []Moun
 // the reservations, so that a crash leaves rows that build resumes).
 func (s *Service) recordMounts(ctx context.Context, c *api.Credentials, ct Container, ms []MountRequest) error {
 	for i, m := range ms {
+		if m.File {
+			continue // recorded with the container (recordFiles)
+		}
 		row := mountRow{Position: i, VolumeID: m.Source, AttachmentID: newUUID(), Destination: m.Destination, Status: "reserving"}
 		if m.Size > 0 {
 			v, err := s.volumes.Create(ctx, c, m.Size, fmt.Sprintf("%s-%d", ct.Name, i))
@@ -153,10 +171,13 @@ func (s *Service) mountsOf(ctx context.Context, id string) ([]mountRow, error) {
 // those made for it) and returns what its host mounts.
 func (s *Service) prepareMounts(ctx context.Context, ct Container) ([]VolumeMount, error) {
 	ms, err := s.mountsOf(ctx, ct.UUID)
-	if err != nil || len(ms) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	var out []VolumeMount
+	out, err := s.filesOf(ctx, ct.UUID)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range ms {
 		if m.AutoCreated {
 			if err := s.waitVolume(ctx, m.VolumeID); err != nil {
@@ -261,4 +282,40 @@ func (s *Service) unrecord(ctx context.Context, c *api.Credentials, id string) {
 	ct.Host = "" // nothing was made on the host yet
 	s.releaseMounts(ctx, ct)
 	s.db.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id)
+}
+
+// recordFiles records a new container's injected files, in its create
+// transaction.
+func recordFiles(ctx context.Context, tx *sql.Tx, id string, ms []MountRequest) error {
+	for i, m := range ms {
+		if !m.File {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO container_files(container_uuid, position, destination, data) VALUES (?, ?, ?, ?)`,
+			id, i, m.Destination, m.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filesOf returns the files a container is given.
+func (s *Service) filesOf(ctx context.Context, id string) ([]VolumeMount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT destination, data FROM container_files WHERE container_uuid=? ORDER BY position`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []VolumeMount
+	for rows.Next() {
+		m := VolumeMount{File: true}
+		if err := rows.Scan(&m.Destination, &m.Data); err != nil {
+			return nil, err
+		}
+		if m.Data == nil {
+			m.Data = []byte{}
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }

@@ -2,6 +2,8 @@ package container
 
 import (
 	"context"
+	"encoding/base64"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -171,7 +173,13 @@ func TestMounts(t *testing.T) {
 		{mount(map[string]any{"destination": "/data"}), 400},
 		{mount(map[string]any{"size": "big", "destination": "/data"}), 400},
 		{mount(map[string]any{"source": "data", "destination": "/d"}, map[string]any{"size": 1, "destination": "/d"}), 400},
-		{mount(map[string]any{"type": "bind", "source": "aGk=", "destination": "/etc/x"}), 400},
+		{mount(map[string]any{"type": "tmpfs", "source": "aGk=", "destination": "/etc/x"}), 400},
+		{mount(map[string]any{"type": "bind", "source": "not base64!", "destination": "/etc/x"}), 400},
+		{mount(map[string]any{"type": "bind", "source": "aGk=", "size": 1, "destination": "/etc/x"}), 400},
+		{mount(map[string]any{"type": "bind", "source": "aGk=", "destination": "etc/x"}), 400},
+		{mount(map[string]any{"type": "bind", "source": base64.StdEncoding.EncodeToString(make([]byte, MaxFileBytes+1)),
+			"destination": "/etc/x"}), 400},
+		{mount(map[string]any{"type": "bind", "source": "aGk=", "destination": "/d"}, map[string]any{"source": "data", "destination": "/d"}), 400},
 	} {
 		res := tc.do(t, "POST", "/v1/containers?run=true", tc.Demo, c.body)
 		if res.StatusCode != c.status {
@@ -208,7 +216,7 @@ func TestMounts(t *testing.T) {
 	mounts := tc.hosts.mounts[id]
 	tc.hosts.mu.Unlock()
 	want := []VolumeMount{{Block: "volume-" + data, Destination: "/data"}, {Block: "volume-" + scratch.ID, Destination: "/scratch"}}
-	if !slices.Equal(mounts, want) {
+	if !reflect.DeepEqual(mounts, want) {
 		t.Errorf("host mounts %v, want %v", mounts, want)
 	}
 	// The volume is taken: another container cannot mount it.
@@ -260,5 +268,32 @@ func TestMounts(t *testing.T) {
 	tc.remove(t, tc.Demo, id)
 	if v, _ := tc.volumes.get(data); v.Status != "available" {
 		t.Errorf("data after the second delete %+v", v)
+	}
+}
+
+// TestBindMounts: a mount of type bind injects the bytes the client sent
+// (base64) as a file at its destination, without Cinder; the file is kept
+// with the container and given again when it is rebuilt.
+func TestBindMounts(t *testing.T) {
+	tc := newTestCloud(t)
+	body := map[string]any{"image": "busybox", "command": []string{"sleep", "600"}, "mounts": []any{
+		map[string]any{"type": "bind", "source": base64.StdEncoding.EncodeToString([]byte("hello file\n")), "destination": "/etc/hello.txt"},
+		map[string]any{"type": "bind", "source": "", "destination": "/etc/empty"},
+	}}
+	id := tc.create(t, tc.Demo, true, body)["uuid"].(string)
+	tc.waitStatus(t, tc.Demo, id, stRunning)
+	want := []VolumeMount{{Destination: "/etc/hello.txt", Data: []byte("hello file\n"), File: true},
+		{Destination: "/etc/empty", Data: []byte{}, File: true}}
+	tc.hosts.mu.Lock()
+	got := tc.hosts.mounts[id]
+	tc.hosts.mu.Unlock()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("host mounts %+v, want %+v", got, want)
+	}
+	tc.remove(t, tc.Demo, id)
+	var n int
+	tc.DB.QueryRow(`SELECT count(*) FROM container_files`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d file rows left after delete", n)
 	}
 }

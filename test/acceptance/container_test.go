@@ -619,4 +619,21 @@ func TestContainerCLI(t *testing.T) {
 			t.Errorf("action %v", a)
 		}
 	}
+
+	// --mount type=bind injects a local file (the client sends its
+	// bytes); the container reads it at the destination, a directory
+	// that did not exist in the image, and can write to it.
+	local := filepath.Join(t.TempDir(), "app.conf")
+	if err := os.WriteFile(local, []byte("listen 8080\nname monostack\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	injected := uniq("bind")
+	out = osc(t, demo, "appcontainer", "run", "--name", injected, "--mount", "type=bind,source="+local+",destination=/etc/app/app.conf",
+		"-f", "value", "-c", "uuid", "busybox", "sh", "-c", "cat /etc/app/app.conf; echo more >> /etc/app/app.conf; wc -l < /etc/app/app.conf; sleep 600")
+	bindID := strings.TrimSpace(out)
+	t.Cleanup(func() { z.forget(bindID) })
+	z.wait(bindID, "Running", 60*time.Second)
+	if logs := z.waitLogs(bindID, "3", 1); !strings.Contains(logs, "listen 8080\nname monostack\n3") {
+		t.Errorf("the injected file, as the container read it: %q", logs)
+	}
 }
