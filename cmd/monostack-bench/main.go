@@ -78,6 +78,7 @@ type options struct {
 	warmup      time.Duration
 	concurrency int
 	servers     int
+	scale       int
 	volumes     int
 	containers  int
 	ctrNet      string
@@ -99,12 +100,13 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each load benchmark")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent clients in the load benchmarks")
 	flag.IntVar(&o.servers, "servers", 20, "servers created by server-create (run once and 10 at a time; needs root and the host side)")
+	flag.IntVar(&o.scale, "scale", 500, "servers running together in server-scale (after a burst of 100 created at once; the private network must hold them: --up-args \"--private-cidr 198.18.52.0/22\")")
 	flag.IntVar(&o.volumes, "volumes", 50, "samples of each latency of the volume benchmark (needs root, --bin and the host side)")
 	flag.IntVar(&o.containers, "containers", 50, "samples of each run → Running latency of the container benchmark (needs root, --bin and the host side)")
 	flag.StringVar(&o.ctrNet, "container-net", "", "network of the container benchmark's burst and scale phases (\"\": none, e.g. private)")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, volume, container (root only, never by default)")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, server-scale, volume, container (root only, never by default)")
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the temporary data dirs (default $TMPDIR)")
 	flag.StringVar(&o.upArgs, "up-args", "", "with --bin: more arguments for `up`, space-separated (e.g. \"--bcrypt-cost 4\")")
 	flag.Usage = func() {
@@ -176,7 +178,7 @@ func (o *options) check() error {
 // loop devices).
 var (
 	allBenchmarks  = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
-	rootBenchmarks = []string{"server-create", "volume", "container"}
+	rootBenchmarks = []string{"server-create", "server-scale", "volume", "container"}
 )
 
 func (o *options) selected() []string {
@@ -307,6 +309,13 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 			if err != nil {
 				return err
 			}
+		}
+	}
+	if o.wants("server-scale") {
+		r, err := serverScale(ctx, base, creds, dataDir, pid, o.scale)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
 		}
 	}
 	if o.wants("volume") {

@@ -374,7 +374,9 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 	}
 	c.onClose(svc.Close)
 	svc.SetVolumes(computeVolumes{vol})
-	if err := svc.RegisterHost(ctx, hostInfo(host, cfg.DataDir)); err != nil {
+	info := hostInfo(host, cfg.DataDir)
+	info.CPURatio = cfg.CPUAllocationRatio
+	if err := svc.RegisterHost(ctx, info); err != nil {
 		return nil, nil, err
 	}
 	if err := svc.Start(ctx); err != nil {

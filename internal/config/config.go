@@ -36,6 +36,10 @@ type Config struct {
 	PublicCIDR  string // the external network "public"; empty: 203.0.113.0/24
 	PrivateCIDR string // demo's network "private"; empty: 198.51.100.0/24
 	Datapath    string // "linuxbridge" (real, needs root) or "none" (no agent: ports stay DOWN)
+
+	// CPUAllocationRatio is Nova's cpu_allocation_ratio: virtual CPUs
+	// placement lets servers have per real one (16, as upstream).
+	CPUAllocationRatio float64
 }
 
 // Defaults returns the settings used when nothing else is said.
@@ -49,6 +53,8 @@ func Defaults() Config {
 		BcryptCost:    12,
 		MaxActiveKeys: 3,
 		Datapath:      "linuxbridge",
+
+		CPUAllocationRatio: 16,
 	}
 }
 
@@ -69,6 +75,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.Datapath, "datapath", c.Datapath, "linuxbridge (bridges, veths, nftables; needs root) or none")
 	fs.Int64Var(&c.ImageMaxSize, "image-max-size", c.ImageMaxSize, "largest image in bytes (0: 1 TiB)")
 	fs.IntVar(&c.ImageCountQuota, "image-count-quota", c.ImageCountQuota, "images per project (0: unlimited)")
+	fs.Float64Var(&c.CPUAllocationRatio, "cpu-allocation-ratio", c.CPUAllocationRatio, "servers' vCPUs per host CPU that placement allows (Nova's cpu_allocation_ratio)")
 	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
 }
 
@@ -142,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, fmt.Errorf("bcrypt-cost %d: must be 4..31", c.BcryptCost))
+	}
+	if !(c.CPUAllocationRatio > 0 && c.CPUAllocationRatio <= 10000) {
+		errs = append(errs, fmt.Errorf("cpu-allocation-ratio %v: must be above 0 (and at most 10000)", c.CPUAllocationRatio))
 	}
 	if c.MaxActiveKeys < 3 {
 		errs = append(errs, fmt.Errorf("max-active-keys %d: must be at least 3", c.MaxActiveKeys))

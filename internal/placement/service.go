@@ -86,11 +86,14 @@ func (i Inventory) withDefaults() Inventory {
 }
 
 // HostInventory is the usual inventory of a compute host: VCPU with
-// allocation ratio 16, MEMORY_MB with 1.5, DISK_GB with 1, each with the
-// reserved amount given.
-func HostInventory(vcpus, memoryMB, diskGB, reservedMB int64) map[string]Inventory {
+// allocation ratio cpuRatio (DefaultCPURatio when 0), MEMORY_MB with 1.5,
+// DISK_GB with 1, each with the reserved amount given.
+func HostInventory(vcpus, memoryMB, diskGB, reservedMB int64, cpuRatio float64) map[string]Inventory {
+	if cpuRatio <= 0 {
+		cpuRatio = DefaultCPURatio
+	}
 	inv := map[string]Inventory{
-		VCPU:     {Total: vcpus, MaxUnit: vcpus, AllocationRatio: DefaultCPURatio},
+		VCPU:     {Total: vcpus, MaxUnit: vcpus, AllocationRatio: cpuRatio},
 		MemoryMB: {Total: memoryMB, Reserved: reservedMB, MaxUnit: memoryMB, AllocationRatio: DefaultRAMRatio},
 	}
 	if diskGB > 0 {
