@@ -208,6 +208,22 @@ type capsuleTemplate struct {
 	Labels, Annotations map[string]string
 	Restart             string // no, always, on-failure
 	Containers          []capsuleContainer
+	// Volumes by name: Cinder volumes the containers mount.
+	Volumes map[string]capsuleVolume
+}
+
+// capsuleVolume is a volume of a template (spec.volumes[].cinder): an
+// existing one (VolumeID) or a new one of Size GiB, deleted with the
+// capsule when AutoRemove.
+type capsuleVolume struct {
+	VolumeID   string
+	Size       int64
+	AutoRemove bool
+}
+
+// capsuleMount is one of a container's volumeMounts.
+type capsuleMount struct {
+	Name, Path string
 }
 
 type capsuleContainer struct {
@@ -217,6 +233,7 @@ type capsuleContainer struct {
 	CPU                  float64
 	Memory               int64 // MiB
 	Stdin, TTY           bool
+	Mounts               []capsuleMount
 }
 
 // capsuleRestart maps a template's restartPolicy to Docker's.
@@ -329,7 +346,7 @@ func stringMap(v any, field string) (map[string]string, error) {
 }
 
 // parseTemplate validates a capsule template as Zun's schema does, and
-// refuses what this cloud cannot do yet (volumes, init containers).
+// refuses what this cloud cannot do yet (init containers).
 func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 	var t capsuleTemplate
 	m, err := decodeTemplate(raw)
@@ -389,8 +406,8 @@ func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 		}
 		t.Restart = capsuleRestart[p]
 	}
-	if vols, ok := spec["volumes"].([]any); ok && len(vols) > 0 {
-		return t, templateError("volumes are not supported in capsules on this cloud yet")
+	if t.Volumes, err = parseCapsuleVolumes(spec["volumes"]); err != nil {
+		return t, err
 	}
 	if ics, ok := spec["initContainers"].([]any); ok && len(ics) > 0 {
 		return t, templateError("init containers are not supported in capsules on this cloud yet")
@@ -413,7 +430,93 @@ func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 		}
 		t.Containers = append(t.Containers, ct)
 	}
+	// Each volume is mounted, by one container (a Cinder volume attaches
+	// to one consumer; upstream assumes the same).
+	mountedBy := map[string]int{}
+	for _, ct := range t.Containers {
+		for _, m := range ct.Mounts {
+			if _, ok := t.Volumes[m.Name]; !ok {
+				return t, templateError("volume %s is mounted but not in spec.volumes", m.Name)
+			}
+			mountedBy[m.Name]++
+		}
+	}
+	for name := range t.Volumes {
+		switch mountedBy[name] {
+		case 0:
+			return t, templateError("volume %s is mounted by no container", name)
+		case 1:
+		default:
+			return t, templateError("volume %s is mounted by more than one container", name)
+		}
+	}
 	return t, nil
+}
+
+// parseCapsuleVolumes reads spec.volumes: [{name, cinder: {volumeID | size,
+// autoRemove}}].
+func parseCapsuleVolumes(x any) (map[string]capsuleVolume, error) {
+	out := map[string]capsuleVolume{}
+	if x == nil {
+		return out, nil
+	}
+	list, ok := x.([]any)
+	if !ok {
+		return nil, schemaError("Invalid input for field 'spec.volumes'. It is not of type 'array'")
+	}
+	for i, v := range list {
+		field := fmt.Sprintf("spec.volumes[%d]", i)
+		m, err := object(v, field)
+		if err != nil {
+			return nil, err
+		}
+		if err := only(m, field, "name", "cinder"); err != nil {
+			return nil, err
+		}
+		name, err := text(m["name"], field+".name")
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return nil, templateError("Volume name is needed")
+		}
+		if _, dup := out[name]; dup {
+			return nil, templateError("two volumes are named %s", name)
+		}
+		if m["cinder"] == nil {
+			return nil, templateError("Zun now Only support Cinder volume driver")
+		}
+		cm, err := object(m["cinder"], field+".cinder")
+		if err != nil {
+			return nil, err
+		}
+		if err := only(cm, field+".cinder", "volumeID", "size", "autoRemove"); err != nil {
+			return nil, err
+		}
+		var cv capsuleVolume
+		if cv.VolumeID, err = text(cm["volumeID"], field+".cinder.volumeID"); err != nil {
+			return nil, err
+		}
+		if cm["size"] != nil {
+			if cv.Size, err = integer(field+".cinder.size", cm["size"]); err != nil {
+				return nil, err
+			}
+			if cv.Size < 1 {
+				return nil, schemaError("Invalid input for field '%s.cinder.size'.Value: '%v'. It is less than the minimum of 1", field, cm["size"])
+			}
+		}
+		switch {
+		case cv.VolumeID == "" && cv.Size == 0:
+			return nil, templateError("Volume size is needed")
+		case cv.VolumeID != "" && cv.Size != 0:
+			return nil, templateError("Volume size and uuid could not be set at the same time")
+		}
+		if cv.AutoRemove, err = flag(field+".cinder.autoRemove", cm["autoRemove"]); err != nil {
+			return nil, err
+		}
+		out[name] = cv
+	}
+	return out, nil
 }
 
 func parseCapsuleContainer(x any, field string) (capsuleContainer, error) {
@@ -513,8 +616,32 @@ func parseCapsuleContainer(x any, field string) (capsuleContainer, error) {
 			}
 		}
 	}
-	if vm, ok := m["volumeMounts"].([]any); ok && len(vm) > 0 {
-		return ct, templateError("volumes are not supported in capsules on this cloud yet")
+	if x, ok := m["volumeMounts"]; ok && x != nil {
+		l, ok := x.([]any)
+		if !ok {
+			return ct, schemaError("Invalid input for field '%s.volumeMounts'. It is not of type 'array'", field)
+		}
+		for j, v := range l {
+			vf := fmt.Sprintf("%s.volumeMounts[%d]", field, j)
+			vm, err := object(v, vf)
+			if err != nil {
+				return ct, err
+			}
+			if err := only(vm, vf, "name", "mountPath"); err != nil {
+				return ct, err
+			}
+			var cm capsuleMount
+			if cm.Name, err = text(vm["name"], vf+".name"); err != nil {
+				return ct, err
+			}
+			if cm.Path, err = text(vm["mountPath"], vf+".mountPath"); err != nil {
+				return ct, err
+			}
+			if cm.Name == "" || cm.Path == "" {
+				return ct, schemaError("Invalid input for field '%s'. 'name' and 'mountPath' are required properties", vf)
+			}
+			ct.Mounts = append(ct.Mounts, cm)
+		}
 	}
 	if p, err := text(m["imagePullPolicy"], field+".imagePullPolicy"); err != nil {
 		return ct, err
@@ -546,6 +673,18 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 		prefix = "capsule-" + cp.UUID + "-"
 	}
 	var network string
+	// mounts[i]: the volumes container i mounts, checked before anything
+	// is recorded.
+	mounts := make([][]MountRequest, len(t.Containers))
+	for i, tc := range t.Containers {
+		for _, m := range tc.Mounts {
+			v := t.Volumes[m.Name]
+			mounts[i] = append(mounts[i], MountRequest{Source: v.VolumeID, Size: v.Size, Destination: m.Path, Keep: !v.AutoRemove})
+		}
+		if err := s.checkMounts(ctx, c, mounts[i]); err != nil {
+			return Capsule{}, err
+		}
+	}
 	for i, tc := range t.Containers {
 		img, err := s.images.Find(ctx, c, tc.Image)
 		if err != nil {
@@ -633,6 +772,15 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 	})
 	if err != nil {
 		return Capsule{}, err
+	}
+	for i, ct := range cp.Containers {
+		if err := s.recordMounts(ctx, c, ct, mounts[i]); err != nil {
+			for _, ct := range cp.Containers {
+				s.unrecord(ctx, c, ct.UUID)
+			}
+			s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM container_capsules WHERE uuid=?`, cp.UUID)
+			return Capsule{}, err
+		}
 	}
 	for _, ct := range cp.Containers {
 		s.startAction(ctx, ct, "create")

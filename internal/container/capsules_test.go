@@ -360,6 +360,23 @@ func TestCapsuleBadTemplates(t *testing.T) {
 		"volume mounts": {with(func(m map[string]any) {
 			first(m)["volumeMounts"] = []any{map[string]any{"name": "v", "mountPath": "/v"}}
 		}), 400, "container.invalid-capsule-template"},
+		"volume mounted twice": {with(func(m map[string]any) {
+			m["spec"].(map[string]any)["volumes"] = []any{map[string]any{"name": "v", "cinder": map[string]any{"size": 1}}}
+			first(m)["volumeMounts"] = []any{map[string]any{"name": "v", "mountPath": "/v"}}
+			containers(m)[1].(map[string]any)["volumeMounts"] = []any{map[string]any{"name": "v", "mountPath": "/v"}}
+		}), 400, "container.invalid-capsule-template"},
+		"volume size and id": {with(func(m map[string]any) {
+			m["spec"].(map[string]any)["volumes"] = []any{map[string]any{"name": "v", "cinder": map[string]any{"size": 1, "volumeID": "x"}}}
+			first(m)["volumeMounts"] = []any{map[string]any{"name": "v", "mountPath": "/v"}}
+		}), 400, "container.invalid-capsule-template"},
+		"volume not cinder": {with(func(m map[string]any) {
+			m["spec"].(map[string]any)["volumes"] = []any{map[string]any{"name": "v"}}
+			first(m)["volumeMounts"] = []any{map[string]any{"name": "v", "mountPath": "/v"}}
+		}), 400, "container.invalid-capsule-template"},
+		"volume mount no path": {with(func(m map[string]any) {
+			m["spec"].(map[string]any)["volumes"] = []any{map[string]any{"name": "v", "cinder": map[string]any{"size": 1}}}
+			first(m)["volumeMounts"] = []any{map[string]any{"name": "v"}}
+		}), 400, "container.schema-validation-error"},
 		"other zone": {with(func(m map[string]any) { m["availabilityZone"] = "elsewhere" }), 400, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -451,4 +468,81 @@ func TestCapsuleRestartResumes(t *testing.T) {
 	}
 	must(t, 204, tc.do(t, "DELETE", "/v1/capsules/"+id, tc.Demo, nil))
 	tc.waitCapsule(t, id, "gone")
+}
+
+// TestCapsuleVolumes: a template's Cinder volumes — an existing one by id,
+// a new one deleted with the capsule (autoRemove) and a new one kept —
+// are attached to the containers that mount them, and given back when the
+// capsule is deleted.
+func TestCapsuleVolumes(t *testing.T) {
+	tc := newTestCloud(t)
+	tc.volumes = &fakeVolumes{vols: map[string]*fakeVolume{}}
+	tc.restart(t)
+	data := tc.volumes.add(tc.DemoProject, "data", "available")
+	busy := tc.volumes.add(tc.DemoProject, "busy", "in-use")
+	tmpl := podTemplate("vols")
+	spec := tmpl["spec"].(map[string]any)
+	cts := spec["containers"].([]any)
+	spec["volumes"] = []any{
+		map[string]any{"name": "data", "cinder": map[string]any{"volumeID": data}},
+		map[string]any{"name": "scratch", "cinder": map[string]any{"size": 2, "autoRemove": true}},
+		map[string]any{"name": "kept", "cinder": map[string]any{"size": 1}},
+	}
+	cts[0].(map[string]any)["volumeMounts"] = []any{map[string]any{"name": "data", "mountPath": "/data"}}
+	cts[1].(map[string]any)["volumeMounts"] = []any{map[string]any{"name": "scratch", "mountPath": "/scratch"},
+		map[string]any{"name": "kept", "mountPath": "/kept"}}
+
+	// A volume in use elsewhere: refused, nothing made.
+	bad := podTemplate("bad")
+	bad["spec"].(map[string]any)["volumes"] = []any{map[string]any{"name": "b", "cinder": map[string]any{"volumeID": busy}}}
+	bad["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["volumeMounts"] = []any{map[string]any{"name": "b", "mountPath": "/b"}}
+	zunError(t, tc.do(t, "POST", "/v1/capsules", tc.Demo, map[string]any{"template": bad}), 400, "", "")
+	if tc.count(t) != 0 || tc.volumes.count() != 2 {
+		t.Fatalf("a refused capsule made %d containers, %d volumes", tc.count(t), tc.volumes.count())
+	}
+
+	cp := must(t, 202, tc.do(t, "POST", "/v1/capsules", tc.Demo, map[string]any{"template": tmpl})).JSON(t)
+	id := cp["uuid"].(string)
+	got := tc.waitCapsule(t, id, stRunning)
+	var uuids []string
+	for _, c := range got["containers"].([]any) {
+		uuids = append(uuids, c.(map[string]any)["uuid"].(string))
+	}
+	if len(uuids) != 2 {
+		t.Fatalf("containers %v", got["containers"])
+	}
+	byDest := map[string]fakeVolume{}
+	tc.volumes.mu.Lock()
+	for _, v := range tc.volumes.vols {
+		byDest[v.device] = *v
+	}
+	tc.volumes.mu.Unlock()
+	if v := byDest["/data"]; v.ID != data || v.Status != "in-use" || v.container != uuids[0] {
+		t.Errorf("data: %+v", v)
+	}
+	scratch, kept := byDest["/scratch"], byDest["/kept"]
+	if scratch.Size != 2 || scratch.Status != "in-use" || scratch.container != uuids[1] {
+		t.Errorf("scratch: %+v", scratch)
+	}
+	if kept.Size != 1 || kept.Status != "in-use" || kept.container != uuids[1] {
+		t.Errorf("kept: %+v", kept)
+	}
+	tc.hosts.mu.Lock()
+	m0, m1 := tc.hosts.mounts[uuids[0]], tc.hosts.mounts[uuids[1]]
+	tc.hosts.mu.Unlock()
+	if len(m0) != 1 || m0[0].Destination != "/data" || len(m1) != 2 {
+		t.Errorf("host mounts %+v %+v", m0, m1)
+	}
+
+	must(t, 204, tc.do(t, "DELETE", "/v1/capsules/"+id, tc.Demo, nil))
+	tc.waitCapsule(t, id, "gone")
+	if v, ok := tc.volumes.get(data); !ok || v.Status != "available" {
+		t.Errorf("data after the capsule: %+v %v", v, ok)
+	}
+	if _, ok := tc.volumes.get(scratch.ID); ok {
+		t.Error("the autoRemove volume outlived the capsule")
+	}
+	if v, ok := tc.volumes.get(kept.ID); !ok || v.Status != "available" {
+		t.Errorf("the kept volume after the capsule: %+v %v", v, ok)
+	}
 }

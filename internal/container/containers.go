@@ -624,7 +624,7 @@ func (s *Service) destroy(ctx context.Context, id string) {
 		}
 	}
 	if len(errs) == 0 {
-		if err := s.releaseMounts(ctx, ct); err != nil {
+		if err := s.releaseMounts(ctx, ct, false); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -59,6 +59,9 @@ type MountRequest struct {
 	// File: a file to inject (type bind), its bytes in Data.
 	File bool
 	Data []byte
+	// Keep: a volume made for the container (Size) stays when the
+	// container is deleted (a capsule volume without autoRemove).
+	Keep bool
 }
 
 // MaxFileBytes bounds a file injected with a bind mount (it travels in the
@@ -70,6 +73,7 @@ type mountRow struct {
 	VolumeID, AttachmentID string
 	Destination, Block     string
 	AutoCreated            bool
+	Keep                   bool // made for it, kept after it
 	Status                 string
 }
 
@@ -133,11 +137,11 @@ func (s *Service) recordMounts(ctx context.Context, c *api.Credentials, ct Conta
 			if err != nil {
 				return err
 			}
-			row.VolumeID, row.AutoCreated = v.ID, true
+			row.VolumeID, row.AutoCreated, row.Keep = v.ID, true, m.Keep
 		}
 		if _, err := s.db.ExecContext(ctx, `INSERT INTO container_mounts(container_uuid, position, volume_id, attachment_id, destination,
-			auto_created, status) VALUES (?, ?, ?, ?, ?, ?, ?)`, ct.UUID, row.Position, row.VolumeID, row.AttachmentID, row.Destination,
-			row.AutoCreated, row.Status); err != nil {
+			auto_created, keep, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ct.UUID, row.Position, row.VolumeID, row.AttachmentID, row.Destination,
+			row.AutoCreated, row.Keep, row.Status); err != nil {
 			return err
 		}
 		if !row.AutoCreated {
@@ -150,7 +154,7 @@ func (s *Service) recordMounts(ctx context.Context, c *api.Credentials, ct Conta
 }
 
 func (s *Service) mountsOf(ctx context.Context, id string) ([]mountRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT position, volume_id, attachment_id, destination, block, auto_created, status
+	rows, err := s.db.QueryContext(ctx, `SELECT position, volume_id, attachment_id, destination, block, auto_created, keep, status
 		FROM container_mounts WHERE container_uuid=? ORDER BY position`, id)
 	if err != nil {
 		return nil, err
@@ -159,7 +163,7 @@ func (s *Service) mountsOf(ctx context.Context, id string) ([]mountRow, error) {
 	var out []mountRow
 	for rows.Next() {
 		var m mountRow
-		if err := rows.Scan(&m.Position, &m.VolumeID, &m.AttachmentID, &m.Destination, &m.Block, &m.AutoCreated, &m.Status); err != nil {
+		if err := rows.Scan(&m.Position, &m.VolumeID, &m.AttachmentID, &m.Destination, &m.Block, &m.AutoCreated, &m.Keep, &m.Status); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
@@ -238,8 +242,9 @@ func (s *Service) mountsAttached(ctx context.Context, ct Container) error {
 }
 
 // releaseMounts gives a deleted container's volumes back (after its host
-// let them go): detached, and deleted when made for it.
-func (s *Service) releaseMounts(ctx context.Context, ct Container) error {
+// let them go): detached, and deleted when made for it (unless kept; but
+// when unmade, the create failing before it was answered, even then).
+func (s *Service) releaseMounts(ctx context.Context, ct Container, unmade bool) error {
 	ms, err := s.mountsOf(ctx, ct.UUID)
 	if err != nil || len(ms) == 0 {
 		return err
@@ -261,7 +266,7 @@ func (s *Service) releaseMounts(ctx context.Context, ct Container) error {
 			errs = append(errs, err)
 			continue
 		}
-		if m.AutoCreated {
+		if m.AutoCreated && (!m.Keep || unmade) {
 			if err := s.volumes.Delete(ctx, m.VolumeID); err != nil && !api.IsNotFound(err) {
 				errs = append(errs, err)
 				continue
@@ -280,7 +285,7 @@ func (s *Service) unrecord(ctx context.Context, c *api.Credentials, id string) {
 		return
 	}
 	ct.Host = "" // nothing was made on the host yet
-	s.releaseMounts(ctx, ct)
+	s.releaseMounts(ctx, ct, true)
 	s.db.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id)
 }
 

@@ -29,8 +29,11 @@ func TestCapsule(t *testing.T) {
 				map[string]any{"name": "web", "image": "busybox",
 					"command": []any{"sh", "-c", "mkdir -p /www && echo pod > /www/index.html && exec httpd -f -p 8080 -h /www"},
 					"ports":   []any{map[string]any{"containerPort": 8080}}},
-				map[string]any{"name": "side", "image": "busybox", "command": []any{"sleep", "600"}},
+				map[string]any{"name": "side", "image": "busybox", "command": []any{"sleep", "600"},
+					"volumeMounts": []any{map[string]any{"name": "scratch", "mountPath": "/data"}}},
 			},
+			// A new Cinder volume for the capsule, deleted with it.
+			"volumes": []any{map[string]any{"name": "scratch", "cinder": map[string]any{"size": 1, "autoRemove": true}}},
 		},
 	}
 	var cp map[string]any
@@ -80,6 +83,11 @@ func TestCapsule(t *testing.T) {
 	}
 	if code != 0 || strings.TrimSpace(out) != "pod" {
 		t.Errorf("wget from the second container: %d %q", code, out)
+	}
+	// The volume is an ext4 filesystem at /data in the second container.
+	out, code = z.exec(ids[1], "sh", "-c", "echo kept > /data/f && cat /data/f && grep ' /data ' /proc/mounts")
+	if code != 0 || !strings.HasPrefix(out, "kept\n") || !strings.Contains(out, " ext4 ") {
+		t.Errorf("the capsule's volume in the second container: %d %q", code, out)
 	}
 	// A capsule's containers are not in the containers list, nor
 	// deleted on their own.
