@@ -375,7 +375,7 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 	c.onClose(svc.Close)
 	svc.SetVolumes(computeVolumes{vol})
 	info := hostInfo(host, cfg.DataDir)
-	info.CPURatio = cfg.CPUAllocationRatio
+	info.Ratios = placement.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}
 	if err := svc.RegisterHost(ctx, info); err != nil {
 		return nil, nil, err
 	}

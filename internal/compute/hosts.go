@@ -128,8 +128,9 @@ type HostInfo struct {
 	DiskGB   int64
 	// ReservedMB is memory kept for the host itself.
 	ReservedMB int64
-	// CPURatio is the VCPU allocation ratio (0: placement's default, 16).
-	CPURatio float64
+	// Ratios are the allocation ratios of its inventory (zero: placement's
+	// defaults).
+	Ratios placement.Ratios
 	// HypervisorType as shown by os-hypervisors (default "runc").
 	HypervisorType string
 }
@@ -144,7 +145,7 @@ func (s *Service) RegisterHost(ctx context.Context, h HostInfo) error {
 	if h.HypervisorType == "" {
 		h.HypervisorType = "runc"
 	}
-	if _, err := s.placement.EnsureProvider(ctx, h.Name, placement.HostInventory(h.VCPUs, h.MemoryMB, h.DiskGB, h.ReservedMB, h.CPURatio)); err != nil {
+	if _, err := s.placement.EnsureProvider(ctx, h.Name, placement.HostInventory(h.VCPUs, h.MemoryMB, h.DiskGB, h.ReservedMB, h.Ratios)); err != nil {
 		return fmt.Errorf("register host %s: %w", h.Name, err)
 	}
 	now := nowText()

@@ -37,9 +37,12 @@ type Config struct {
 	PrivateCIDR string // demo's network "private"; empty: 198.51.100.0/24
 	Datapath    string // "linuxbridge" (real, needs root) or "none" (no agent: ports stay DOWN)
 
-	// CPUAllocationRatio is Nova's cpu_allocation_ratio: virtual CPUs
-	// placement lets servers have per real one (16, as upstream).
-	CPUAllocationRatio float64
+	// Nova's cpu_, ram_ and disk_allocation_ratio: how much of each of
+	// the host's CPUs, memory and disk placement lets servers have
+	// (16, 1.5 and 1, as upstream). A container does not take its
+	// flavor's disk up front (its root is an overlay), so a dense host
+	// raises the disk ratio.
+	CPUAllocationRatio, RAMAllocationRatio, DiskAllocationRatio float64
 }
 
 // Defaults returns the settings used when nothing else is said.
@@ -54,7 +57,9 @@ func Defaults() Config {
 		MaxActiveKeys: 3,
 		Datapath:      "linuxbridge",
 
-		CPUAllocationRatio: 16,
+		CPUAllocationRatio:  16,
+		RAMAllocationRatio:  1.5,
+		DiskAllocationRatio: 1,
 	}
 }
 
@@ -76,6 +81,8 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.ImageMaxSize, "image-max-size", c.ImageMaxSize, "largest image in bytes (0: 1 TiB)")
 	fs.IntVar(&c.ImageCountQuota, "image-count-quota", c.ImageCountQuota, "images per project (0: unlimited)")
 	fs.Float64Var(&c.CPUAllocationRatio, "cpu-allocation-ratio", c.CPUAllocationRatio, "servers' vCPUs per host CPU that placement allows (Nova's cpu_allocation_ratio)")
+	fs.Float64Var(&c.RAMAllocationRatio, "ram-allocation-ratio", c.RAMAllocationRatio, "servers' memory per MB of the host's (Nova's ram_allocation_ratio)")
+	fs.Float64Var(&c.DiskAllocationRatio, "disk-allocation-ratio", c.DiskAllocationRatio, "servers' disk per GB of the data dir's filesystem (Nova's disk_allocation_ratio)")
 	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
 }
 
@@ -150,8 +157,13 @@ func (c *Config) Validate() error {
 	if c.BcryptCost < 4 || c.BcryptCost > 31 {
 		errs = append(errs, fmt.Errorf("bcrypt-cost %d: must be 4..31", c.BcryptCost))
 	}
-	if !(c.CPUAllocationRatio > 0 && c.CPUAllocationRatio <= 10000) {
-		errs = append(errs, fmt.Errorf("cpu-allocation-ratio %v: must be above 0 (and at most 10000)", c.CPUAllocationRatio))
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"cpu", c.CPUAllocationRatio}, {"ram", c.RAMAllocationRatio}, {"disk", c.DiskAllocationRatio}} {
+		if !(r.v > 0 && r.v <= 10000) {
+			errs = append(errs, fmt.Errorf("%s-allocation-ratio %v: must be above 0 (and at most 10000)", r.name, r.v))
+		}
 	}
 	if c.MaxActiveKeys < 3 {
 		errs = append(errs, fmt.Errorf("max-active-keys %d: must be at least 3", c.MaxActiveKeys))

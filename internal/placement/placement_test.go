@@ -206,11 +206,11 @@ func TestProvidersInventoriesAllocations(t *testing.T) {
 func TestConcurrentClaims(t *testing.T) {
 	c := newCloud(t)
 	ctx := context.Background()
-	if _, err := c.svc.EnsureProvider(ctx, "h", HostInventory(1, 1000, 100, 0, 0)); err != nil {
+	if _, err := c.svc.EnsureProvider(ctx, "h", HostInventory(1, 1000, 100, 0, Ratios{})); err != nil {
 		t.Fatal(err)
 	}
 	// EnsureProvider is idempotent.
-	id, err := c.svc.EnsureProvider(ctx, "h", HostInventory(1, 1000, 100, 0, 0))
+	id, err := c.svc.EnsureProvider(ctx, "h", HostInventory(1, 1000, 100, 0, Ratios{}))
 	if err != nil {
 		t.Fatal(err)
 	}

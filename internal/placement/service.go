@@ -85,19 +85,34 @@ func (i Inventory) withDefaults() Inventory {
 	return i
 }
 
-// HostInventory is the usual inventory of a compute host: VCPU with
-// allocation ratio cpuRatio (DefaultCPURatio when 0), MEMORY_MB with 1.5,
-// DISK_GB with 1, each with the reserved amount given.
-func HostInventory(vcpus, memoryMB, diskGB, reservedMB int64, cpuRatio float64) map[string]Inventory {
-	if cpuRatio <= 0 {
-		cpuRatio = DefaultCPURatio
+// Ratios are a host's allocation ratios (Nova's cpu_, ram_ and
+// disk_allocation_ratio); a zero one is placement's default.
+type Ratios struct{ CPU, RAM, Disk float64 }
+
+func (r Ratios) withDefaults() Ratios {
+	if r.CPU <= 0 {
+		r.CPU = DefaultCPURatio
 	}
+	if r.RAM <= 0 {
+		r.RAM = DefaultRAMRatio
+	}
+	if r.Disk <= 0 {
+		r.Disk = DefaultDiskRatio
+	}
+	return r
+}
+
+// HostInventory is the usual inventory of a compute host: VCPU, MEMORY_MB
+// and DISK_GB with the allocation ratios r (by default 16, 1.5 and 1),
+// memory with the reserved amount given.
+func HostInventory(vcpus, memoryMB, diskGB, reservedMB int64, r Ratios) map[string]Inventory {
+	r = r.withDefaults()
 	inv := map[string]Inventory{
-		VCPU:     {Total: vcpus, MaxUnit: vcpus, AllocationRatio: cpuRatio},
-		MemoryMB: {Total: memoryMB, Reserved: reservedMB, MaxUnit: memoryMB, AllocationRatio: DefaultRAMRatio},
+		VCPU:     {Total: vcpus, MaxUnit: vcpus, AllocationRatio: r.CPU},
+		MemoryMB: {Total: memoryMB, Reserved: reservedMB, MaxUnit: memoryMB, AllocationRatio: r.RAM},
 	}
 	if diskGB > 0 {
-		inv[DiskGB] = Inventory{Total: diskGB, MaxUnit: diskGB, AllocationRatio: DefaultDiskRatio}
+		inv[DiskGB] = Inventory{Total: diskGB, MaxUnit: diskGB, AllocationRatio: r.Disk}
 	}
 	return inv
 }
