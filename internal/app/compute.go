@@ -81,6 +81,13 @@ func (a agentImages) OpenImage(ctx context.Context, id string) (io.ReadCloser, r
 // computeNetworks is compute's view of the network service.
 type computeNetworks struct{ net *network.Service }
 
+// PortStatus makes computeNetworks a compute.PortStatuser: os-interface
+// shows the port's status, and an attach waits for the datapath.
+func (a computeNetworks) PortStatus(ctx context.Context, id string) (string, error) {
+	p, err := a.net.GetPort(ctx, id)
+	return p.Status, err
+}
+
 // CheckNetwork is called while the API request is served, with the
 // caller's credentials: a cloud admin may boot on any network.
 func (a computeNetworks) CheckNetwork(ctx context.Context, project, id string) (string, error) {

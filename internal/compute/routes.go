@@ -92,7 +92,10 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	}
 	h("GET "+p+"/servers/{id}/os-instance-actions", member, s.handleListInstanceActions)
 	h("GET "+p+"/servers/{id}/os-instance-actions/{req}", member, s.handleShowInstanceAction)
-	h("GET "+p+"/servers/{id}/os-interface", member, s.handleListInterfaces)
+	h("GET "+p+"/servers/{id}/os-interface", member, s.handleListInterfaceAttachments)
+	h("POST "+p+"/servers/{id}/os-interface", member, s.handleAttachInterface)
+	h("GET "+p+"/servers/{id}/os-interface/{port}", member, s.handleShowInterfaceAttachment)
+	h("DELETE "+p+"/servers/{id}/os-interface/{port}", member, s.handleDetachInterface)
 	h("GET "+p+"/servers/{id}/os-volume_attachments", member, s.handleListVolumeAttachments)
 	h("POST "+p+"/servers/{id}/os-volume_attachments", member, s.handleAttachVolume)
 	h("GET "+p+"/servers/{id}/os-volume_attachments/{volume}", member, s.handleShowVolumeAttachment)

@@ -406,12 +406,10 @@ func (s *Service) plugPorts(ctx context.Context, sv *Server) error {
 			return err
 		}
 	}
-	for _, sp := range sv.Ports {
-		var profile map[string]any
-		if pp, ok := s.hosts.(PortProfiler); ok {
-			profile = pp.PortProfile(sv.Host, sv.ID, sp.PortID)
-		}
-		p, err := s.networks.BindPort(ctx, sp.PortID, sv.Host, sv.ID, "compute:"+sv.AZ, profile)
+	for i, sp := range sv.Ports {
+		// A building server has its boot ports only, positions 0, 1…:
+		// each is bound as eth<position> (see interfaces.go).
+		p, err := s.bindPort(ctx, *sv, sp.PortID, i)
 		if err != nil {
 			return err
 		}
@@ -610,6 +608,9 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	rows.Close()
 	if err := s.resumeVolumes(ctx); err != nil {
+		return err
+	}
+	if err := s.resumeInterfaces(ctx); err != nil {
 		return err
 	}
 	for _, p := range todo {

@@ -1337,22 +1337,3 @@ func (s *Service) handleTags(w http.ResponseWriter, r *http.Request, v api.Versi
 	}
 	return nil
 }
-
-func (s *Service) handleListInterfaces(w http.ResponseWriter, r *http.Request, v api.Version) error {
-	ctx := r.Context()
-	sv, err := s.getServer(ctx, api.CredentialsFrom(ctx), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	out := []any{}
-	for _, p := range sv.Ports {
-		ips := []any{}
-		for _, ip := range p.IPs {
-			ips = append(ips, map[string]any{"ip_address": ip, "subnet_id": ""})
-		}
-		out = append(out, map[string]any{"port_id": p.PortID, "net_id": p.NetworkID, "mac_addr": p.MAC,
-			"port_state": "ACTIVE", "fixed_ips": ips})
-	}
-	api.WriteJSON(w, http.StatusOK, map[string]any{"interfaceAttachments": out})
-	return nil
-}

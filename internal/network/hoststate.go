@@ -38,9 +38,7 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 			ifNames[p.Netns()][name] = true
 		}
 	}
-	// A namespace has one default route per address family: through its
-	// first port (in the order the ports were made) that has a gateway.
-	gateways := map[string]map[bool]bool{} // netns → is IPv4 → taken
+	var dps []datapath.Port
 	for _, p := range ports {
 		if p.Netns() == "" {
 			continue // nothing to plug it into yet
@@ -49,6 +47,17 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 		if err != nil {
 			return st, err
 		}
+		dps = append(dps, dp)
+		netIDs[p.NetworkID] = true
+	}
+	// A namespace has one default route per address family: through its
+	// first interface (eth0, then eth1…; among equals the port made first)
+	// that has a gateway, so a port attached later never takes it.
+	slices.SortStableFunc(dps, func(a, b datapath.Port) int {
+		return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(ifIndex(a.IfName), ifIndex(b.IfName)))
+	})
+	gateways := map[string]map[bool]bool{} // netns → is IPv4 → taken
+	for _, dp := range dps {
 		if gateways[dp.Netns] == nil {
 			gateways[dp.Netns] = map[bool]bool{}
 		}
@@ -58,7 +67,6 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 			taken[g.Is4()] = true
 		}
 		st.Ports = append(st.Ports, dp)
-		netIDs[p.NetworkID] = true
 	}
 	if host == s.cfg.Host {
 		routers, err := s.loadRouters(ctx, s.db, `admin_state_up`)
@@ -445,4 +453,14 @@ func (hs *hostStateBuilder) leg(p *Port) (datapath.RouterLeg, error) {
 		return datapath.RouterLeg{}, err
 	}
 	return datapath.RouterLeg{PortID: p.ID, NetworkID: p.NetworkID, MAC: mac, Addresses: addrs, MTU: n.MTU}, nil
+}
+
+// ifIndex is the number at the end of an interface name (eth1 → 1), or 0.
+func ifIndex(name string) int {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	n, _ := strconv.Atoi(name[i:])
+	return n
 }
