@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"time"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -208,6 +210,8 @@ type capsuleTemplate struct {
 	Labels, Annotations map[string]string
 	Restart             string // no, always, on-failure
 	Containers          []capsuleContainer
+	// Inits run to completion, in order, before Containers start.
+	Inits []capsuleContainer
 	// Volumes by name: Cinder volumes the containers mount.
 	Volumes map[string]capsuleVolume
 }
@@ -409,31 +413,43 @@ func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 	if t.Volumes, err = parseCapsuleVolumes(spec["volumes"]); err != nil {
 		return t, err
 	}
-	if ics, ok := spec["initContainers"].([]any); ok && len(ics) > 0 {
-		return t, templateError("init containers are not supported in capsules on this cloud yet")
+	if x := spec["initContainers"]; x != nil {
+		ics, ok := x.([]any)
+		if !ok {
+			return t, schemaError("Invalid input for field 'spec.initContainers'. It is not of type 'array'")
+		}
+		for i, x := range ics {
+			ct, err := parseCapsuleContainer(x, fmt.Sprintf("spec.initContainers[%d]", i))
+			if err != nil {
+				return t, err
+			}
+			t.Inits = append(t.Inits, ct)
+		}
 	}
 	list, ok := spec["containers"].([]any)
 	if spec["containers"] == nil || !ok || len(list) == 0 {
 		return t, templateError("No valid containers field")
 	}
-	names := map[string]bool{}
 	for i, x := range list {
 		ct, err := parseCapsuleContainer(x, fmt.Sprintf("spec.containers[%d]", i))
 		if err != nil {
 			return t, err
 		}
+		t.Containers = append(t.Containers, ct)
+	}
+	names := map[string]bool{}
+	for _, ct := range append(slices.Clone(t.Inits), t.Containers...) {
 		if ct.Name != "" {
 			if names[ct.Name] {
 				return t, templateError("two containers are named %s", ct.Name)
 			}
 			names[ct.Name] = true
 		}
-		t.Containers = append(t.Containers, ct)
 	}
 	// Each volume is mounted, by one container (a Cinder volume attaches
 	// to one consumer; upstream assumes the same).
 	mountedBy := map[string]int{}
-	for _, ct := range t.Containers {
+	for _, ct := range append(slices.Clone(t.Inits), t.Containers...) {
 		for _, m := range ct.Mounts {
 			if _, ok := t.Volumes[m.Name]; !ok {
 				return t, templateError("volume %s is mounted but not in spec.volumes", m.Name)
@@ -673,10 +689,14 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 		prefix = "capsule-" + cp.UUID + "-"
 	}
 	var network string
+	// The init containers first (the first of all holds the capsule's
+	// network namespace), then the others.
+	all := append(slices.Clone(t.Inits), t.Containers...)
+	isInit := func(i int) bool { return i < len(t.Inits) }
 	// mounts[i]: the volumes container i mounts, checked before anything
 	// is recorded.
-	mounts := make([][]MountRequest, len(t.Containers))
-	for i, tc := range t.Containers {
+	mounts := make([][]MountRequest, len(all))
+	for i, tc := range all {
 		for _, m := range tc.Mounts {
 			v := t.Volumes[m.Name]
 			mounts[i] = append(mounts[i], MountRequest{Source: v.VolumeID, Size: v.Size, Destination: m.Path, Keep: !v.AutoRemove})
@@ -685,7 +705,7 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 			return Capsule{}, err
 		}
 	}
-	for i, tc := range t.Containers {
+	for i, tc := range all {
 		img, err := s.images.Find(ctx, c, tc.Image)
 		if err != nil {
 			if api.IsNotFound(err) {
@@ -720,9 +740,28 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 		if i == 0 && network != "" {
 			ct.Networks = []NetRequest{{Network: network}}
 		}
-		cp.CPU += ct.CPU
-		cp.Memory += ct.Memory
+		if isInit(i) {
+			// Zun's rule: an init container of an Always capsule is
+			// retried on failure (10 times), never restarted once done.
+			ct.CapsuleInit = true
+			if cp.Restart.Name == "always" {
+				ct.Restart = RestartPolicy{Name: "on-failure", MaximumRetryCount: "10"}
+			}
+		}
 		cp.Containers = append(cp.Containers, ct)
+	}
+	// What the capsule needs: its containers together, or its largest
+	// init container alone (they run before, one at a time), as Zun.
+	for _, ct := range cp.Containers {
+		if !ct.CapsuleInit {
+			cp.CPU += ct.CPU
+			cp.Memory += ct.Memory
+		}
+	}
+	for _, ct := range cp.Containers {
+		if ct.CapsuleInit {
+			cp.CPU, cp.Memory = max(cp.CPU, ct.CPU), max(cp.Memory, ct.Memory)
+		}
 	}
 	if cp.Labels == nil {
 		cp.Labels = map[string]string{}
@@ -758,13 +797,13 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 			if _, err := tx.ExecContext(ctx, `INSERT INTO container_containers(uuid, seq, name, project_id, user_id, image, image_id,
 				command, entrypoint, workdir, environment, labels, cpu, memory, disk, restart_policy, auto_remove, auto_heal,
 				interactive, tty, host, az, status, task_state, task, run, security_groups, networks, capsule_id, created_at,
-				updated_at)
+				updated_at, capsule_init)
 				VALUES (?, (SELECT coalesce(max(seq), 0)+1 FROM container_containers), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, 0,
-				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				ct.UUID, ct.Name, ct.ProjectID, ct.UserID, ct.Image, ct.ImageID, jsonText(ct.Command), jsonText(ct.Entrypoint),
 				nilIfEmpty(ct.Workdir), jsonText(ct.Environment), jsonText(ct.Labels), ct.CPU, ct.Memory, jsonText(ct.Restart),
 				ct.Interactive, ct.TTY, ct.Host, ct.AZ, ct.Status, ct.TaskState, ct.Task, ct.Run, jsonText(ct.SecurityGroups),
-				jsonText(ct.Networks), cp.UUID, now, now); err != nil {
+				jsonText(ct.Networks), cp.UUID, now, now, ct.CapsuleInit); err != nil {
 				return err
 			}
 		}
@@ -790,29 +829,34 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 }
 
 // buildCapsule makes a capsule's containers one after the other: the
-// first's namespace must be there before the others join it.
+// first's namespace must be there before the others join it, and each
+// init container must have ended well before the next one is made.
 func (s *Service) buildCapsule(ctx context.Context, id string) {
 	cts, err := s.capsuleContainers(ctx, id)
 	if err != nil {
 		s.log.Error("loading a capsule's containers", "capsule", id, "err", err)
 		return
 	}
+	initFailed := ""
 	for i, ct := range cts {
 		if ct.Task != taskCreate {
+			if ct.CapsuleInit && initFailed == "" {
+				// Made before a restart of the service: wait for its end.
+				if initFailed, err = s.waitInit(ctx, ct.UUID); err != nil {
+					return
+				}
+			}
+			continue
+		}
+		if initFailed != "" {
+			s.failCreate(ctx, ct.UUID, initFailed)
 			continue
 		}
 		if i > 0 {
 			first, err := s.loadContainer(ctx, s.db, cts[0].UUID)
 			if err != nil || first.Status == stError || first.Task != "" {
 				// Without the namespace's holder there is nothing to join.
-				reason := "The capsule's first container, whose network namespace this one joins, failed."
-				res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL,
-					task_state=NULL, updated_at=? WHERE uuid=? AND task=?`, stError, reason, nowText(), ct.UUID, taskCreate)
-				if err != nil {
-					s.log.Error("recording container create", "container", ct.UUID, "err", err)
-				} else if n, _ := res.RowsAffected(); n > 0 {
-					s.finishAction(ctx, ct.UUID, errors.New(reason), "create")
-				}
+				s.failCreate(ctx, ct.UUID, "The capsule's first container, whose network namespace this one joins, failed.")
 				continue
 			}
 		}
@@ -822,8 +866,55 @@ func (s *Service) buildCapsule(ctx context.Context, id string) {
 		if ctx.Err() != nil {
 			return // the next start resumes it
 		}
+		if ct.CapsuleInit {
+			if initFailed, err = s.waitInit(ctx, ct.UUID); err != nil {
+				return
+			}
+		}
 	}
 	s.db.ExecContext(ctx, `UPDATE container_capsules SET task=NULL, updated_at=? WHERE uuid=? AND task=?`, nowText(), id, taskCreate)
+}
+
+// waitInit waits until an init container has ended: "" when it exited 0,
+// otherwise why the capsule's other containers will not be made (it
+// failed, with no restart left). An error: the service is stopping.
+func (s *Service) waitInit(ctx context.Context, id string) (string, error) {
+	for {
+		s.syncNow(ctx)
+		ct, err := s.loadContainer(ctx, s.db, id)
+		if err != nil {
+			if api.IsNotFound(err) {
+				return "An init container of the capsule was deleted.", nil
+			}
+			return "", err
+		}
+		if ct.Task == "" {
+			switch {
+			case ct.Status == stError:
+				return fmt.Sprintf("The capsule's init container %s failed: %s", ct.Name, ct.StatusReason), nil
+			case ct.Status == stStopped && ct.ExitCode != nil && *ct.ExitCode == 0:
+				return "", nil
+			case ct.Status == stStopped && ct.ExitCode != nil && !s.shouldRestart(ct, *ct.ExitCode):
+				return fmt.Sprintf("The capsule's init container %s exited with code %d.", ct.Name, *ct.ExitCode), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// failCreate ends a container's create in Error without making it.
+func (s *Service) failCreate(ctx context.Context, id, reason string) {
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL,
+		task_state=NULL, updated_at=? WHERE uuid=? AND task=?`, stError, reason, nowText(), id, taskCreate)
+	if err != nil {
+		s.log.Error("recording container create", "container", id, "err", err)
+	} else if n, _ := res.RowsAffected(); n > 0 {
+		s.finishAction(ctx, id, errors.New(reason), "create")
+	}
 }
 
 // DeleteCapsule deletes a capsule in the background: its containers
@@ -931,14 +1022,18 @@ func inCapsule(ct Container, action string) error {
 func (s *Service) capsuleView(r *http.Request, cp Capsule, legacy bool) map[string]any {
 	c := api.CredentialsFrom(r.Context())
 	status, reason := capsuleStatus(cp)
-	containers := []any{}
+	containers, inits := []any{}, []any{}
 	addresses := map[string]any{}
 	for i, ct := range cp.Containers {
 		view := s.containerView(r, ct, false)
 		if i == 0 {
 			addresses = view["addresses"].(map[string]any)
 		}
-		containers = append(containers, view)
+		if ct.CapsuleInit {
+			inits = append(inits, view)
+		} else {
+			containers = append(containers, view)
+		}
 	}
 	var name any
 	if cp.Name != "" {
@@ -948,7 +1043,7 @@ func (s *Service) capsuleView(r *http.Request, cp Capsule, legacy bool) map[stri
 		"uuid": cp.UUID, "links": links(r, "capsules", cp.UUID), "user_id": cp.UserID, "project_id": cp.ProjectID,
 		"created_at": viewTime(cp.CreatedAt), "updated_at": viewTime(cp.UpdatedAt), "addresses": addresses,
 		"status": status, "status_reason": nullable(reason), "annotations": cp.Annotations,
-		"memory": strconv.FormatInt(cp.Memory, 10), "cpu": cp.CPU, "containers": containers, "init_containers": []any{},
+		"memory": strconv.FormatInt(cp.Memory, 10), "cpu": cp.CPU, "containers": containers, "init_containers": inits,
 	}
 	if legacy {
 		m["meta_name"], m["meta_labels"], m["restart_policy"] = name, cp.Labels, cp.Restart.Name

@@ -3,6 +3,7 @@ package container
 import (
 	"encoding/json"
 	"slices"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -545,4 +546,93 @@ func TestCapsuleVolumes(t *testing.T) {
 	if v, ok := tc.volumes.get(kept.ID); !ok || v.Status != "available" {
 		t.Errorf("the kept volume after the capsule: %+v %v", v, ok)
 	}
+}
+
+// TestCapsuleInitContainers: init containers run first, one at a time,
+// each to its end; the others are made only once they all exited 0. One
+// that fails (Never: no retry) leaves the others in Error, and the capsule
+// too.
+func TestCapsuleInitContainers(t *testing.T) {
+	tc := newTestCloud(t)
+	run := func(name, policy string) (string, []map[string]any, []map[string]any) {
+		t.Helper()
+		tmpl := podTemplate(name)
+		spec := tmpl["spec"].(map[string]any)
+		spec["restartPolicy"] = policy
+		spec["initContainers"] = []any{
+			map[string]any{"name": "init1", "image": "busybox", "command": []any{"sh", "-c", "echo one"},
+				"resources": map[string]any{"requests": map[string]any{"cpu": 1, "memory": 256}}},
+			map[string]any{"name": "init2", "image": "busybox", "command": []any{"sh", "-c", "echo two"}},
+		}
+		cp := must(t, 202, tc.do(t, "POST", "/v1/capsules", tc.Demo, map[string]any{"template": tmpl})).JSON(t)
+		// Zun's sizing: the largest of the init containers and the sum of the others.
+		if cp["cpu"] != 1.0 || cp["memory"] != "256" {
+			t.Errorf("capsule cpu %v memory %v", cp["cpu"], cp["memory"])
+		}
+		id := cp["uuid"].(string)
+		view := func() ([]map[string]any, []map[string]any) {
+			v := must(t, 200, tc.do(t, "GET", "/v1/capsules/"+id, tc.Demo, nil)).JSON(t)
+			var inits, cts []map[string]any
+			for _, x := range v["init_containers"].([]any) {
+				inits = append(inits, x.(map[string]any))
+			}
+			for _, x := range v["containers"].([]any) {
+				cts = append(cts, x.(map[string]any))
+			}
+			return inits, cts
+		}
+		inits, cts := view()
+		if len(inits) != 2 || len(cts) != 2 {
+			t.Fatalf("init containers %d, containers %d", len(inits), len(cts))
+		}
+		return id, inits, cts
+	}
+
+	// Always: each init runs alone, the others wait for it.
+	id, inits, cts := run("inits", "Always")
+	first := inits[0]["uuid"].(string)
+	tc.waitStatus(t, tc.Demo, first, stRunning)
+	if rp := tc.show(t, tc.Admin, first)["restart_policy"].(map[string]any); rp["Name"] != "on-failure" || rp["MaximumRetryCount"] != "10" {
+		t.Errorf("an Always capsule's init container: restart policy %v", rp)
+	}
+	if st := tc.show(t, tc.Demo, inits[1]["uuid"].(string))["status"]; st != stCreating {
+		t.Errorf("the second init container is %v while the first runs", st)
+	}
+	tc.hosts.exit(t, first, 0)
+	second := inits[1]["uuid"].(string)
+	tc.waitStatus(t, tc.Demo, second, stRunning)
+	for _, c := range cts {
+		if st := tc.show(t, tc.Demo, c["uuid"].(string))["status"]; st != stCreating {
+			t.Errorf("container %v is %v before the init containers ended", c["name"], st)
+		}
+	}
+	tc.hosts.exit(t, second, 0)
+	tc.waitCapsule(t, id, stRunning)
+	for _, c := range cts {
+		tc.waitStatus(t, tc.Demo, c["uuid"].(string), stRunning)
+	}
+	// Done, they stay Stopped (exit 0): not restarted.
+	tc.waitLists(t, 3)
+	if n := tc.hosts.startsOf(first); n != 1 {
+		t.Errorf("the first init container started %d times", n)
+	}
+	must(t, 204, tc.do(t, "DELETE", "/v1/capsules/"+id, tc.Demo, nil))
+	tc.waitCapsule(t, id, "gone")
+
+	// Never: an init container that fails ends the capsule in Error.
+	id, inits, cts = run("badinit", "Never")
+	first = inits[0]["uuid"].(string)
+	tc.waitStatus(t, tc.Demo, first, stRunning)
+	tc.hosts.exit(t, first, 3)
+	cp := tc.waitCapsule(t, id, stError)
+	if !strings.Contains(fmt.Sprint(cp["status_reason"]), "exited with code 3") {
+		t.Errorf("status_reason %v", cp["status_reason"])
+	}
+	for _, c := range append(inits[1:], cts...) {
+		if ct := tc.show(t, tc.Demo, c["uuid"].(string)); ct["status"] != stError || tc.hosts.startsOf(c["uuid"].(string)) != 0 {
+			t.Errorf("container %v after the init failed: %v, started %d times", c["name"], ct["status"], tc.hosts.startsOf(c["uuid"].(string)))
+		}
+	}
+	must(t, 204, tc.do(t, "DELETE", "/v1/capsules/"+id, tc.Demo, nil))
+	tc.waitCapsule(t, id, "gone")
 }

@@ -80,6 +80,8 @@ type Container struct {
 	CreatedAt, UpdatedAt          string
 	// CapsuleID is the capsule the container belongs to ("": none).
 	CapsuleID string
+	// CapsuleInit: one of the capsule's init containers.
+	CapsuleInit bool
 
 	Ports []containerPort
 }
@@ -106,7 +108,8 @@ const containerCols = `uuid, seq, name, project_id, user_id, image, image_id, co
 	labels, coalesce(cpu, 0), coalesce(memory, 0), coalesce(disk, 0), restart_policy, restart_count, auto_remove, auto_heal,
 	interactive, tty, coalesce(hostname, ''), coalesce(host, ''), az, status, coalesce(status_reason, ''),
 	coalesce(status_detail, ''), coalesce(task_state, ''), coalesce(task, ''), run, user_stopped, exit_code, security_groups,
-	networks, coalesce(started_at, ''), coalesce(finished_at, ''), created_at, coalesce(updated_at, ''), coalesce(capsule_id, '')`
+	networks, coalesce(started_at, ''), coalesce(finished_at, ''), created_at, coalesce(updated_at, ''), coalesce(capsule_id, ''),
+	capsule_init`
 
 func scanContainer(row interface{ Scan(...any) error }) (Container, error) {
 	var c Container
@@ -115,7 +118,8 @@ func scanContainer(row interface{ Scan(...any) error }) (Container, error) {
 	err := row.Scan(&c.UUID, &c.Seq, &c.Name, &c.ProjectID, &c.UserID, &c.Image, &c.ImageID, &cmd, &ep, &c.Workdir, &env,
 		&labels, &c.CPU, &c.Memory, &c.Disk, &rp, &c.RestartCount, &c.AutoRemove, &c.AutoHeal, &c.Interactive, &c.TTY,
 		&c.Hostname, &c.Host, &c.AZ, &c.Status, &c.StatusReason, &c.StatusDetail, &c.TaskState, &c.Task, &c.Run,
-		&c.UserStopped, &exit, &sgs, &nets, &c.StartedAt, &c.FinishedAt, &c.CreatedAt, &c.UpdatedAt, &c.CapsuleID)
+		&c.UserStopped, &exit, &sgs, &nets, &c.StartedAt, &c.FinishedAt, &c.CreatedAt, &c.UpdatedAt, &c.CapsuleID,
+		&c.CapsuleInit)
 	if err != nil {
 		return c, err
 	}

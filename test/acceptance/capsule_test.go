@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +189,69 @@ func rawGet(t *testing.T, url, token string) map[string]any {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, raw)
 	}
 	return m
+}
+
+// TestCapsuleInitContainers: an init container runs to its end before the
+// capsule's containers start (each prints the time it started), and the
+// others then share its network namespace, which outlives it.
+func TestCapsuleInitContainers(t *testing.T) {
+	needRoot(t)
+	z := newZun(t, demoSession(t), adminSession(t))
+	tpl := map[string]any{
+		"kind":     "capsule",
+		"metadata": map[string]any{"name": uniq("initpod")},
+		"spec": map[string]any{
+			"initContainers": []any{
+				map[string]any{"name": "setup", "image": "busybox", "command": []any{"sh", "-c", "date +%s; sleep 2; echo setup done"}},
+			},
+			"containers": []any{
+				map[string]any{"name": "web", "image": "busybox",
+					"command": []any{"sh", "-c", "date +%s; mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 8080 -h /www"}},
+				map[string]any{"name": "side", "image": "busybox", "command": []any{"sleep", "600"}},
+			},
+		},
+	}
+	var cp map[string]any
+	z.call("POST", "/capsules", map[string]any{"template": tpl}, 202, &cp)
+	id, _ := cp["uuid"].(string)
+	t.Cleanup(func() { forgetCapsule(z, id) })
+	cp = waitCapsule(z, id, "Running", 60*time.Second)
+	inits, cts := cp["init_containers"].([]any), cp["containers"].([]any)
+	if len(inits) != 1 || len(cts) != 2 {
+		t.Fatalf("init containers %d, containers %d", len(inits), len(cts))
+	}
+	initID := inits[0].(map[string]any)["uuid"].(string)
+	init := z.wait(initID, "Stopped", 30*time.Second)
+	initLogs := z.logs(initID)
+	if d, _ := init["status_detail"].(string); !strings.HasPrefix(d, "Exited(0)") || !strings.Contains(initLogs, "setup done") {
+		t.Errorf("the init container: %v, %v, logs %q", init["status"], init["status_detail"], initLogs)
+	}
+	webID, sideID := cts[0].(map[string]any)["uuid"].(string), cts[1].(map[string]any)["uuid"].(string)
+	webLogs := z.waitLogs(webID, "17", 1) // a Unix time
+	var initAt, webAt int64
+	fmt.Sscan(initLogs, &initAt)
+	fmt.Sscan(webLogs, &webAt)
+	if initAt == 0 || webAt < initAt+2 {
+		t.Errorf("web started at %d, the init container at %d and ran 2 s", webAt, initAt)
+	}
+	// The capsule's address is the init container's port; the others
+	// share its namespace after it ended.
+	if len(cp["addresses"].(map[string]any)) != 1 {
+		t.Errorf("addresses %v", cp["addresses"])
+	}
+	var out string
+	var code int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, code = z.exec(sideID, "wget", "-qO-", "http://127.0.0.1:8080/")
+		if code == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code != 0 || strings.TrimSpace(out) != "served" {
+		t.Errorf("wget from side: %d %q", code, out)
+	}
+	z.call("DELETE", "/capsules/"+id, nil, 204, nil)
+	waitCapsule(z, id, "gone", 60*time.Second)
 }
