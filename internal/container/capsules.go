@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"time"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 

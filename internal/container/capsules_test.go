@@ -2,8 +2,8 @@ package container
 
 import (
 	"encoding/json"
-	"slices"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
