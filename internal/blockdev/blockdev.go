@@ -99,7 +99,8 @@ var (
 	ErrNoSpace = errors.New("no space left")
 )
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// The length is checked apart: {0,127} would compile to 127 copies.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // ValidID reports whether id can name a volume.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return len(id) <= 128 && idPattern.MatchString(id) }

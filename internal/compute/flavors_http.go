@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/monostack/monostack/internal/api"
 )
@@ -158,8 +159,14 @@ func (s *Service) handleShowFlavor(w http.ResponseWriter, r *http.Request, v api
 	return nil
 }
 
-var flavorNameRe = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
-var flavorIDRe = regexp.MustCompile(`^[\w\.\- ]{1,255}$`)
+// Lengths are checked apart (within255): a bounded repetition such as
+// {1,255} compiles to 255 copies of its class, ~200 KB allocated at the
+// start of every monostack process (shims too).
+var flavorNameRe = regexp.MustCompile(`^[^\x00-\x1f]+$`)
+var flavorIDRe = regexp.MustCompile(`^[\w\.\- ]+$`)
+
+// within255 reports whether s has 1 to 255 characters.
+func within255(s string) bool { n := utf8.RuneCountInString(s); return n >= 1 && n <= 255 }
 
 func (s *Service) handleCreateFlavor(w http.ResponseWriter, r *http.Request, v api.Version) error {
 	var b struct {
@@ -184,7 +191,7 @@ func (s *Service) handleCreateFlavor(w http.ResponseWriter, r *http.Request, v a
 		return api.BadRequest("Invalid input for field/attribute flavor. Value: None. 'flavor' is a required property")
 	}
 	name := strings.TrimSpace(fb.Name)
-	if !flavorNameRe.MatchString(name) {
+	if !flavorNameRe.MatchString(name) || !within255(name) {
 		return api.BadRequest("Invalid input for field/attribute name. Value: %s.", fb.Name)
 	}
 	num := func(field string, n json.Number, def, min, max int64) (int64, error) {
@@ -237,7 +244,7 @@ func (s *Service) handleCreateFlavor(w http.ResponseWriter, r *http.Request, v a
 	}
 	f.ID = newUUID()
 	if fb.ID != nil && *fb.ID != "" && *fb.ID != "auto" {
-		if !flavorIDRe.MatchString(*fb.ID) {
+		if !flavorIDRe.MatchString(*fb.ID) || !within255(*fb.ID) {
 			return api.BadRequest("Invalid input for field/attribute id. Value: %s.", *fb.ID)
 		}
 		f.ID = *fb.ID
@@ -331,7 +338,7 @@ func (s *Service) handleShowExtraSpec(w http.ResponseWriter, r *http.Request, v 
 	return nil
 }
 
-var specKeyRe = regexp.MustCompile(`^[\w\-\.: ]{1,255}$`)
+var specKeyRe = regexp.MustCompile(`^[\w\-\.: ]+$`)
 
 func (s *Service) handleSetExtraSpecs(w http.ResponseWriter, r *http.Request, v api.Version) error {
 	id := r.PathValue("id")
@@ -357,7 +364,7 @@ func (s *Service) handleSetExtraSpecs(w http.ResponseWriter, r *http.Request, v 
 	}
 	str := map[string]string{}
 	for k, val := range specs {
-		if !specKeyRe.MatchString(k) {
+		if !specKeyRe.MatchString(k) || !within255(k) {
 			return api.BadRequest("Invalid input for field/attribute extra_specs. Key %q is not valid.", k)
 		}
 		switch x := val.(type) {

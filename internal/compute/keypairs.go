@@ -75,7 +75,7 @@ func (s *Service) getKeypair(ctx context.Context, user, name string) (Keypair, e
 	return k, err
 }
 
-var keypairNameRe = regexp.MustCompile(`^[a-zA-Z0-9 _\-\.@]{1,255}$`)
+var keypairNameRe = regexp.MustCompile(`^[a-zA-Z0-9 _\-\.@]+$`)
 
 func keypairView(v api.Version, k Keypair, full bool) map[string]any {
 	m := map[string]any{"name": k.Name, "public_key": k.PublicKey, "fingerprint": k.Fingerprint}
@@ -175,7 +175,7 @@ func (s *Service) handleCreateKeypair(w http.ResponseWriter, r *http.Request, v 
 	if kb == nil {
 		return api.BadRequest("Invalid input for field/attribute keypair. Value: None. 'keypair' is a required property")
 	}
-	if !keypairNameRe.MatchString(kb.Name) || (!v.AtLeast(2, 92) && strings.Contains(kb.Name, "@")) {
+	if !keypairNameRe.MatchString(kb.Name) || !within255(kb.Name) || (!v.AtLeast(2, 92) && strings.Contains(kb.Name, "@")) {
 		return api.BadRequest("Keypair data is invalid: Keypair name contains unsafe characters")
 	}
 	c := api.CredentialsFrom(r.Context())

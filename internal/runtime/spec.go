@@ -9,12 +9,28 @@ import (
 )
 
 var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
-	hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+	// Lengths are checked apart: bounded repetitions ({0,127}) compile
+	// to that many copies, allocated at the start of every process.
+	idPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
 )
 
 // ValidID reports whether id can name a container or an image.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return len(id) <= 128 && idPattern.MatchString(id) }
+
+// validHostname: labels of letters, digits and inner hyphens, each at most
+// 63 long, 253 in all.
+func validHostname(h string) bool {
+	if len(h) > 253 || !hostnamePattern.MatchString(h) {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if len(l) > 63 {
+			return false
+		}
+	}
+	return true
+}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
@@ -39,7 +55,7 @@ func (s Spec) Validate() error {
 	if s.NetnsOf != "" && (!ValidID(s.NetnsOf) || s.NetnsOf == s.ID) {
 		return invalid("netns_of %q: the id of another container", s.NetnsOf)
 	}
-	if s.Hostname != "" && (len(s.Hostname) > 253 || !hostnamePattern.MatchString(s.Hostname)) {
+	if s.Hostname != "" && !validHostname(s.Hostname) {
 		return invalid("hostname %q", s.Hostname)
 	}
 	r := s.Resources

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,9 @@ func TestValidate(t *testing.T) {
 	bad := map[string]func(*Spec){
 		"id":          func(s *Spec) { s.ID = "-x" },
 		"long id":     func(s *Spec) { s.ID = string(make([]byte, 200)) },
+		"129 id":      func(s *Spec) { s.ID = strings.Repeat("a", 129) },
+		"long label":  func(s *Spec) { s.Hostname = strings.Repeat("a", 64) + ".example" },
+		"long host":   func(s *Spec) { s.Hostname = strings.Repeat(strings.Repeat("a", 60)+".", 5) + "abc" },
 		"image":       func(s *Spec) { s.Image = "a/b" },
 		"hostname":    func(s *Spec) { s.Hostname = "-bad" },
 		"memory":      func(s *Spec) { s.Resources.MemoryBytes = 100 },
