@@ -43,11 +43,7 @@ func TestBootFromVolume(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session{pc: pc}
+	s := d.session(t, "demo")
 	cc, vc := computeClient(t, s), volumeClient(t, s)
 	cc.Microversion = "2.79"
 	imageID, flavorID, netID := lookupIDs(t, s)
@@ -89,7 +85,7 @@ func TestBootFromVolume(t *testing.T) {
 		}
 	}
 
-	err = volumeattach.Delete(ctx, cc, srv.ID, v.ID).ExtractErr()
+	err := volumeattach.Delete(ctx, cc, srv.ID, v.ID).ExtractErr()
 	wantCode(t, err, http.StatusForbidden, "detach the root volume")
 
 	if err := servers.Stop(ctx, cc, srv.ID).ExtractErr(); err != nil {
@@ -104,9 +100,7 @@ func TestBootFromVolume(t *testing.T) {
 	if err := d.restart(); err != nil {
 		t.Fatal(err)
 	}
-	if pc, _, err = d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo")); err != nil {
-		t.Fatal(err)
-	}
+	pc := d.session(t, "demo").pc
 	cc.ProviderClient, vc.ProviderClient = pc, pc
 	waitStatus(t, cc, srv.ID, "ACTIVE", 30*time.Second)
 	read(srv.ID, "after a daemon restart")

@@ -24,18 +24,11 @@ func TestComputeKill9(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session{pc: pc}
+	s := d.session(t, "demo")
 	cc, nc := computeClient(t, s), netClient(t, s)
 	imageID, flavorID, netID := lookupIDs(t, s)
 	// Room for the storm: Nova's default quota is 10 instances.
-	apc, _, err := d.login(ctx, d.authOpts("admin", d.passwords["admin"], "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	apc := d.session(t, "admin").pc
 	code, body := call(t, "PUT", computeClient(t, session{pc: apc}).ServiceURL("os-quota-sets", tokenProject(t, s).ID), apc.Token(),
 		map[string]any{"quota_set": map[string]any{"instances": 50, "cores": 100, "ram": 100000}})
 	if code != http.StatusOK {
@@ -84,10 +77,7 @@ func TestComputeKill9(t *testing.T) {
 		t.Fatalf("restart: %v\n%s", err, d.logTail(40))
 	}
 	t.Logf("%d of %d creates acknowledged when the daemon was killed, %v after the first", len(acked), n, killedAt.Round(time.Millisecond))
-	if pc, _, err = d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo")); err != nil {
-		t.Fatal(err)
-	}
-	s = session{pc: pc}
+	s = d.session(t, "demo")
 	cc, nc = computeClient(t, s), netClient(t, s)
 
 	// Every server settles: ACTIVE or ERROR, none left building.

@@ -3,7 +3,6 @@ package acceptance
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -311,17 +310,8 @@ func hostLeftovers(t *testing.T, d *daemon, ids, ports []string) []string {
 // leaves nothing of them on the host.
 func TestContainerKill9(t *testing.T) {
 	needRoot(t)
-	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apc, _, err := d.login(ctx, d.authOpts("admin", d.passwords["admin"], "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := newZun(t, session{pc: pc}, session{pc: apc})
+	z := newZun(t, d.session(t, "demo"), d.session(t, "admin"))
 	if !strings.HasSuffix(z.url, "/container/v1") {
 		t.Errorf("container endpoint %s", z.url)
 	}

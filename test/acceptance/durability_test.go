@@ -243,10 +243,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dpc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dpc := d.session(t, "demo").pc
 	adminToken, demoToken := apc.Token(), dpc.Token()
 
 	// Things made before the restart.

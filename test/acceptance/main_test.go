@@ -395,6 +395,17 @@ func (d *daemon) login(ctx context.Context, opts gophercloud.AuthOptions) (*goph
 	return pc, ic, nil
 }
 
+// session logs user (admin or demo, in the project of that name) in to
+// the daemon, failing the test when it cannot.
+func (d *daemon) session(t *testing.T, user string) session {
+	t.Helper()
+	pc, ic, err := d.login(context.Background(), d.authOpts(user, d.passwords[user], user))
+	if err != nil {
+		t.Fatalf("login as %s: %v", user, err)
+	}
+	return session{pc: pc, ic: ic}
+}
+
 // session is a logged-in user: the provider client (with its token and
 // auth result) and an identity client.
 type session struct {

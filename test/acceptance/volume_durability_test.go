@@ -30,11 +30,7 @@ func TestVolumeDurabilityKill9(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session{pc: pc}
+	s := d.session(t, "demo")
 	cc, vc := computeClient(t, s), volumeClient(t, s)
 	imageID, flavorID, netID := lookupIDs(t, s)
 	srv := bootServer(t, cc, servers.CreateOpts{Name: "durable", ImageRef: imageID, FlavorRef: flavorID,
@@ -42,10 +38,7 @@ func TestVolumeDurabilityKill9(t *testing.T) {
 	waitStatus(t, cc, srv.ID, "ACTIVE", 60*time.Second)
 
 	// Room for the storm: the default quota is 10 volumes.
-	apc, _, err := d.login(ctx, d.authOpts("admin", d.passwords["admin"], "admin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	apc := d.session(t, "admin").pc
 	code, body := call(t, "PUT", volumeClient(t, session{pc: apc}).ServiceURL("os-quota-sets", tokenProject(t, s).ID), apc.Token(),
 		map[string]any{"quota_set": map[string]any{"volumes": 500, "gigabytes": 5000}})
 	if code != http.StatusOK {

@@ -243,11 +243,7 @@ func TestVolumeAttachData(t *testing.T) {
 	needRoot(t)
 	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session{pc: pc}
+	s := d.session(t, "demo")
 	cc, vc := computeClient(t, s), volumeClient(t, s)
 	cc.Microversion = "2.79"
 	imageID, flavorID, netID := lookupIDs(t, s)
@@ -303,9 +299,7 @@ func TestVolumeAttachData(t *testing.T) {
 	if err := d.restart(); err != nil {
 		t.Fatal(err)
 	}
-	if pc, _, err = d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo")); err != nil {
-		t.Fatal(err)
-	}
+	pc := d.session(t, "demo").pc
 	cc.ProviderClient, vc.ProviderClient = pc, pc
 	if v = waitVolume(t, vc, v.ID, "in-use"); len(v.Attachments) != 1 {
 		t.Errorf("after a restart: %+v", v.Attachments)
