@@ -341,11 +341,7 @@ func TestInterfaceRestart(t *testing.T) {
 	needDatapath(t)
 	ctx := context.Background()
 	d := startTestDaemon(t)
-	pc, _, err := d.login(ctx, d.authOpts("demo", d.passwords["demo"], "demo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session{pc: pc}
+	s := d.session(t, "demo")
 	c, nc := computeClient(t, s), netClient(t, s)
 	imageID, flavorID, privateID := lookupIDs(t, s)
 	net2, _ := mkNetworkWithSubnet(t, nc, "acc-if-restart", "10.89.2.0/24")
