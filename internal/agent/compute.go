@@ -15,6 +15,7 @@ import (
 	"github.com/monostack/monostack/internal/blockdev"
 	"github.com/monostack/monostack/internal/bus"
 	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/runtime/shim"
 )
 
 // Images opens an image's bytes for the agent (over the Image API in a
@@ -57,6 +58,9 @@ type ServerAction struct {
 type ConsoleRequest struct {
 	ID   string `json:"id"`
 	Tail int64  `json:"tail"`
+	// Logs, when set, asks for the lines it chooses (timestamps, since,
+	// streams, tail in lines) instead of the last Tail bytes.
+	Logs *shim.LogOptions `json:"logs,omitempty"`
 }
 
 func computeSubject(host, verb string) string { return "agent." + host + ".compute." + verb }
@@ -282,7 +286,30 @@ func (a *ComputeAgent) list(ctx context.Context, _ struct{}) ([]runtime.State, e
 }
 
 func (a *ComputeAgent) console(ctx context.Context, req ConsoleRequest) ([]byte, error) {
-	return a.rt.ConsoleLog(ctx, req.ID, req.Tail)
+	if req.Logs == nil {
+		return a.rt.ConsoleLog(ctx, req.ID, req.Tail)
+	}
+	if lr, ok := a.rt.(logReader); ok {
+		s, err := lr.Logs(ctx, req.ID, *req.Logs)
+		return []byte(s), err
+	}
+	// A runtime without an index of its logs: all of it as stdout, of
+	// no known time.
+	b, err := a.rt.ConsoleLog(ctx, req.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(shim.FormatLogs([]shim.Part{{Stream: shim.Stdout, Data: b}}, *req.Logs)), nil
+}
+
+// logReader is a runtime that reads its consoles as docker logs does.
+type logReader interface {
+	Logs(ctx context.Context, id string, opts shim.LogOptions) (string, error)
+}
+
+// Logs returns the lines of a container's console that opts choose.
+func (c *ComputeClient) Logs(ctx context.Context, host, id string, opts shim.LogOptions) ([]byte, error) {
+	return bus.Call[ConsoleRequest, []byte](ctx, c.Bus, computeSubject(host, "console"), ConsoleRequest{ID: id, Logs: &opts})
 }
 
 // SnapshotRequest asks for a server's root filesystem as a tarball.

@@ -18,6 +18,7 @@ import (
 	"github.com/monostack/monostack/internal/image"
 	"github.com/monostack/monostack/internal/network"
 	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/runtime/shim"
 	"github.com/monostack/monostack/internal/volume"
 )
 
@@ -214,8 +215,9 @@ func (h containerHosts) List(ctx context.Context, host string) ([]runtime.State,
 	return h.client.List(ctx, host)
 }
 
-func (h containerHosts) Logs(ctx context.Context, host, id string, tail int64) ([]byte, error) {
-	return h.client.Console(ctx, host, id, tail)
+func (h containerHosts) Logs(ctx context.Context, host, id string, o container.LogOptions) ([]byte, error) {
+	return h.client.Logs(ctx, host, id, shim.LogOptions{Stdout: o.Stdout, Stderr: o.Stderr, Timestamps: o.Timestamps,
+		Since: o.Since, Tail: o.Tail})
 }
 
 func (h containerHosts) Exec(ctx context.Context, host, id string, args, env []string, cwd, user string) (runtime.ExecResult, error) {

@@ -654,30 +654,42 @@ func (s *Service) handleLogs(w http.ResponseWriter, r *http.Request, v api.Versi
 		return invalidState(ct.UUID, "logs", ct.Status)
 	}
 	q := r.URL.Query()
-	tail := -1
+	opts := LogOptions{Stdout: true, Stderr: true, Tail: -1}
+	for _, f := range []struct {
+		name string
+		into *bool
+	}{{"stdout", &opts.Stdout}, {"stderr", &opts.Stderr}, {"timestamps", &opts.Timestamps}} {
+		if v := q.Get(f.name); v != "" {
+			b, err := flag(f.name, v)
+			if err != nil {
+				return api.BadRequest("Valid stdout, stderr and timestamps values are: 1, true, on, yes, 0, false, off, no").WithType("invalid-value")
+			}
+			*f.into = b
+		}
+	}
 	if t := q.Get("tail"); t != "" && t != "all" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 0 {
 			return schemaError("Invalid input for query parameters 'tail'. Value: '%s'.", t)
 		}
-		tail = n
+		opts.Tail = n
 	}
-	b, err := s.hosts.Logs(ctx, ct.Host, ct.UUID, 0)
+	if since := q.Get("since"); since != "" && since != "None" {
+		// Zun's: an integer epoch (seconds), or a datetime like
+		// 2026-11-26 01:02:03,456789.
+		if n, err := strconv.ParseInt(since, 10, 64); err == nil {
+			opts.Since = time.Unix(n, 0)
+		} else if t, err := time.Parse("2006-01-02 15:04:05,999999", since); err == nil {
+			opts.Since = t
+		} else {
+			return api.BadRequest("Invalid since %q: give an integer epoch (seconds) or a datetime like 2026-11-26 01:02:03,456789.", since).WithType("invalid-value")
+		}
+	}
+	b, err := s.hosts.Logs(ctx, ct.Host, ct.UUID, opts)
 	if err != nil {
 		return hostError(err, ct, "logs")
 	}
-	out := string(b)
-	if tail >= 0 {
-		lines := strings.SplitAfter(out, "\n")
-		if len(lines) > 0 && lines[len(lines)-1] == "" {
-			lines = lines[:len(lines)-1]
-		}
-		if len(lines) > tail {
-			lines = lines[len(lines)-tail:]
-		}
-		out = strings.Join(lines, "")
-	}
-	api.WriteJSON(w, http.StatusOK, strings.TrimSuffix(out, "\n"))
+	api.WriteJSON(w, http.StatusOK, strings.TrimSuffix(string(b), "\n"))
 	return nil
 }
 

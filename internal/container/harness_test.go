@@ -20,6 +20,7 @@ import (
 	"github.com/monostack/monostack/internal/api"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/runtime/fake"
+	"github.com/monostack/monostack/internal/runtime/shim"
 	"github.com/monostack/monostack/internal/testcloud"
 )
 
@@ -274,6 +275,7 @@ type fakeHosts struct {
 	specs    map[string]runtime.Spec
 	starts   map[string]int
 	exitCode map[string]int // a Stopped container's exit code, overriding the fake's
+	logOpts  LogOptions     // what the last Logs asked for
 	pending  map[string]int // exits at the next List
 	lists    int
 	gates    map[string]*gate // by operation: ensure, list, start, stop, delete, ...
@@ -580,11 +582,18 @@ func (h *fakeHosts) List(ctx context.Context, host string) ([]runtime.State, err
 	return states, err
 }
 
-func (h *fakeHosts) Logs(ctx context.Context, host, id string, tail int64) ([]byte, error) {
+func (h *fakeHosts) Logs(ctx context.Context, host, id string, o LogOptions) ([]byte, error) {
 	if err := checkHost(host); err != nil {
 		return nil, err
 	}
-	return h.rt.ConsoleLog(ctx, id, tail)
+	h.mu.Lock()
+	h.logOpts = o
+	h.mu.Unlock()
+	b, err := h.rt.ConsoleLog(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(shim.FormatLogs([]shim.Part{{Stream: shim.Stdout, Data: b}}, shim.LogOptions(o))), nil
 }
 
 func (h *fakeHosts) Exec(ctx context.Context, host, id string, args []string, env []string, cwd, user string) (runtime.ExecResult, error) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monostack/monostack/internal/runtime"
 )
@@ -200,6 +201,22 @@ func TestExecLogsTopStats(t *testing.T) {
 		t.Errorf("tail=0: %q", none)
 	}
 	zunError(t, tc.do(t, "GET", "/v1/containers/box/logs?tail=-1", tc.Demo, nil), 400, "container.schema-validation-error", "")
+	zunError(t, tc.do(t, "GET", "/v1/containers/box/logs?timestamps=maybe", tc.Demo, nil), 400, "container.invalid-value", "")
+	zunError(t, tc.do(t, "GET", "/v1/containers/box/logs?since=yesterday", tc.Demo, nil), 400, "container.invalid-value", "")
+	// since (an epoch or Zun's datetime), streams and timestamps reach the host.
+	for q, want := range map[string]LogOptions{
+		"?since=1700000000&stderr=False&timestamps=True":   {Stdout: true, Since: time.Unix(1700000000, 0), Timestamps: true, Tail: -1},
+		"?since=2026-11-26 01:02:03,5&stdout=false&tail=3": {Stderr: true, Since: time.Date(2026, 11, 26, 1, 2, 3, 5e8, time.UTC), Tail: 3},
+	} {
+		tc.logs(t, "box", strings.ReplaceAll(q, " ", "%20"))
+		tc.hosts.mu.Lock()
+		got := tc.hosts.logOpts
+		tc.hosts.mu.Unlock()
+		if got.Stdout != want.Stdout || got.Stderr != want.Stderr || got.Timestamps != want.Timestamps || got.Tail != want.Tail ||
+			!got.Since.Equal(want.Since) {
+			t.Errorf("logs%s: the host was asked %+v, want %+v", q, got, want)
+		}
+	}
 
 	// A stopped container: no exec, top or stats (409); logs still.
 	tc.action(t, tc.Demo, id, "stop")

@@ -82,6 +82,13 @@ type Process struct {
 	UID, PID, PPID, Command string
 }
 
+// LogOptions choose the lines of a container's logs, as docker logs.
+type LogOptions struct {
+	Stdout, Stderr, Timestamps bool
+	Since                      time.Time // zero: from the start
+	Tail                       int       // the last lines only; < 0: all
+}
+
 // Hosts runs containers on hosts: the agents, over the bus.
 type Hosts interface {
 	// Ensure makes the container of spec exist on host, with the volumes
@@ -94,7 +101,8 @@ type Hosts interface {
 	// Action is start, stop, reboot, kill, pause, resume or delete.
 	Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error)
 	List(ctx context.Context, host string) ([]runtime.State, error)
-	Logs(ctx context.Context, host, id string, tail int64) ([]byte, error)
+	// Logs returns the lines of a container's console opts choose.
+	Logs(ctx context.Context, host, id string, opts LogOptions) ([]byte, error)
 	Exec(ctx context.Context, host, id string, args []string, env []string, cwd, user string) (runtime.ExecResult, error)
 	Stats(ctx context.Context, host, id string) (Stats, error)
 	Top(ctx context.Context, host, id string) ([]Process, error)
