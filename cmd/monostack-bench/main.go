@@ -82,6 +82,9 @@ type options struct {
 	volumes     int
 	containers  int
 	ctrNet      string
+	portCounts  string
+	portClients int
+	imageMiB    int
 	starts      int
 	idle        time.Duration
 	only        string
@@ -104,9 +107,12 @@ func main() {
 	flag.IntVar(&o.volumes, "volumes", 50, "samples of each latency of the volume benchmark (needs root, --bin and the host side)")
 	flag.IntVar(&o.containers, "containers", 50, "samples of each run → Running latency of the container benchmark (needs root, --bin and the host side)")
 	flag.StringVar(&o.ctrNet, "container-net", "", "network of the container benchmark's burst and scale phases (\"\": none, e.g. private)")
+	flag.StringVar(&o.portCounts, "ports", "200,1000", "ports created at once by each round of the ports benchmark, comma-separated (needs root, --bin and the datapath)")
+	flag.IntVar(&o.portClients, "port-clients", 4, "concurrent clients creating ports in the ports benchmark")
+	flag.IntVar(&o.imageMiB, "image-mib", 1024, "size of the image the image-upload benchmark uploads and downloads, in MiB")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, server-scale, volume, container (root only, never by default)")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, server-scale, volume, container, ports (root only), image-upload (never by default)")
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the temporary data dirs (default $TMPDIR)")
 	flag.StringVar(&o.upArgs, "up-args", "", "with --bin: more arguments for `up`, space-separated (e.g. \"--bcrypt-cost 4\")")
 	flag.Usage = func() {
@@ -144,6 +150,14 @@ func (o *options) check() error {
 		return errors.New("--only volume needs --bin (it reads the data dir)")
 	case o.url != "" && o.wants("container"):
 		return errors.New("--only container needs --bin (it reads the data dir and the process's memory)")
+	case o.url != "" && (o.wants("ports") || o.wants("image-upload")):
+		return errors.New("--only ports and image-upload need --bin (they read the monostack's process)")
+	case o.portClients < 1 || o.portClients > 64:
+		return errors.New("--port-clients must be in [1, 64]")
+	case o.wants("ports") && parsePortCounts(o.portCounts) == nil:
+		return errors.New("--ports: want counts in [1, 2000], comma-separated")
+	case o.imageMiB < 1 || o.imageMiB > 64<<10:
+		return errors.New("--image-mib must be in [1, 65536]")
 	case o.duration <= 0 || o.duration > maxDuration:
 		return fmt.Errorf("--duration must be in (0, %s]", maxDuration)
 	case o.warmup < 0 || o.warmup > maxDuration:
@@ -175,10 +189,10 @@ func (o *options) check() error {
 
 // allBenchmarks run by default; rootBenchmarks run only when named in
 // --only, since they need root and the host side (runc, the datapath,
-// loop devices).
+// loop devices); image-upload needs no root but writes and reads GiBs.
 var (
 	allBenchmarks  = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
-	rootBenchmarks = []string{"server-create", "server-scale", "volume", "container"}
+	rootBenchmarks = []string{"server-create", "server-scale", "volume", "container", "ports", "image-upload"}
 )
 
 func (o *options) selected() []string {
@@ -327,6 +341,20 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 	}
 	if o.wants("container") {
 		r, err := containerBenchmarks(ctx, base, creds, dataDir, pid, o.containers, o.ctrNet, o.duration, o.warmup, o.idle)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("ports") {
+		r, err := portsBenchmarks(ctx, base, creds, pid, o.portCounts, o.portClients)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("image-upload") {
+		r, err := imageUpload(ctx, base, creds, dataDir, pid, o.imageMiB)
 		rows = append(rows, r...)
 		if err != nil {
 			return err

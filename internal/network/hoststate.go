@@ -20,7 +20,7 @@ import (
 func (s *Service) HostState(ctx context.Context, host string) (datapath.HostState, error) {
 	st := datapath.HostState{Networks: []datapath.Network{}, Ports: []datapath.Port{}, Routers: []datapath.Router{}}
 	hs := &hostStateBuilder{s: s, ctx: ctx, q: s.db, nets: map[string]*Network{}, subnets: map[string][]*Subnet{},
-		members: map[string][]netip.Prefix{}, groups: map[string]*SecurityGroup{}}
+		members: map[string][]netip.Prefix{}, remotes: map[string][]netip.Prefix{}, groups: map[string]*SecurityGroup{}}
 	ports, err := s.loadPorts(ctx, s.db, `p.host_id=? AND p.admin_state_up AND p.device_owner NOT IN (?,?,?)`,
 		host, ownerRouterInterface, ownerRouterGateway, ownerFloatingIP)
 	if err != nil {
@@ -125,6 +125,9 @@ type hostStateBuilder struct {
 	// members: a group's member addresses (of every port in it, on any
 	// host, with their allowed address pairs).
 	members map[string][]netip.Prefix
+	// remotes: a group's members of one family ("<group>/IPv4"), as rules
+	// from that group match them.
+	remotes map[string][]netip.Prefix
 }
 
 func (hs *hostStateBuilder) network(id string) (*Network, error) {
@@ -356,18 +359,27 @@ func (hs *hostStateBuilder) rule(r *SGRule) (datapath.Rule, bool, error) {
 			dr.Remotes = []netip.Prefix{p.Masked()}
 		}
 	case r.RemoteGroupID != nil:
-		members, err := hs.groupMembers(*r.RemoteGroupID)
-		if err != nil {
-			return dr, false, err
-		}
-		for _, m := range members {
-			if m.Addr().Is6() == v6 {
-				dr.Remotes = append(dr.Remotes, m)
+		// One slice per group and family, shared by every rule that names
+		// them: the state's wire form then lists it once (see
+		// datapath.HostState.MarshalJSON).
+		key := *r.RemoteGroupID + "/" + r.EtherType
+		remotes, ok := hs.remotes[key]
+		if !ok {
+			members, err := hs.groupMembers(*r.RemoteGroupID)
+			if err != nil {
+				return dr, false, err
 			}
+			for _, m := range members {
+				if m.Addr().Is6() == v6 {
+					remotes = append(remotes, m)
+				}
+			}
+			hs.remotes[key] = remotes
 		}
-		if len(dr.Remotes) == 0 {
+		if len(remotes) == 0 {
 			return dr, false, nil
 		}
+		dr.Remotes = remotes
 	}
 	return dr, true, nil
 }
