@@ -626,4 +626,60 @@ func TestContainerCLI(t *testing.T) {
 	if logs := z.waitLogs(bindID, "3", 1); !strings.Contains(logs, "listen 8080\nname monostack\n3") {
 		t.Errorf("the injected file, as the container read it: %q", logs)
 	}
+
+	// add floating ip (the client finds the container's port by device
+	// and associates the address): the host reaches the container's
+	// server through it; remove floating ip takes it away.
+	// A security group letting port 8080 in (the default one lets in only
+	// its own members), deleted after the container.
+	web := uniq("fipweb")
+	osc(t, demo, "security", "group", "create", web)
+	t.Cleanup(func() {
+		// The container's delete goes on in the background: its port may
+		// still hold the group for a moment.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+			cmd := exec.Command("openstack", "security", "group", "delete", web)
+			cmd.Env = demo
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("cleanup: security group delete: %v %s", err, out)
+				return
+			}
+		}
+	})
+	osc(t, demo, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "8080", web)
+	out = osc(t, demo, "appcontainer", "run", "--name", web, "--net", "network=private", "--security-group", web, "-f", "value", "-c", "uuid",
+		"busybox", "sh", "-c", "mkdir -p /www && echo through-fip > /www/index.html && exec httpd -f -p 8080 -h /www")
+	webID := strings.TrimSpace(out)
+	t.Cleanup(func() { z.forget(webID) })
+	z.wait(webID, "Running", 60*time.Second)
+	fip := strings.TrimSpace(osc(t, demo, "floating", "ip", "create", "public", "-f", "value", "-c", "floating_ip_address"))
+	t.Cleanup(func() {
+		cmd := exec.Command("openstack", "floating", "ip", "delete", fip)
+		cmd.Env = demo
+		cmd.Run()
+	})
+	osc(t, demo, "appcontainer", "add", "floating", "ip", web, fip)
+	client := &http.Client{Timeout: 2 * time.Second}
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if res, err := client.Get("http://" + fip + ":8080/"); err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if body = string(b); res.StatusCode == 200 {
+				break
+			}
+		}
+	}
+	if strings.TrimSpace(body) != "through-fip" {
+		t.Errorf("GET http://%s:8080/ from the host: %q", fip, body)
+	}
+	osc(t, demo, "appcontainer", "remove", "floating", "ip", fip)
+	if res, err := client.Get("http://" + fip + ":8080/"); err == nil {
+		res.Body.Close()
+		t.Errorf("the floating IP still reaches the container after remove floating ip: %d", res.StatusCode)
+	}
 }
