@@ -68,7 +68,7 @@ type IDRequest struct {
 }
 
 func (a *ComputeAgent) containerSubs() []func() (func(), error) {
-	return []func() (func(), error){
+	return append([]func() (func(), error){
 		func() (func(), error) {
 			return bus.ServeBy(a.b, computeSubject(a.host, "exec"), unkeyed[ExecRequest], a.exec)
 		},
@@ -81,7 +81,7 @@ func (a *ComputeAgent) containerSubs() []func() (func(), error) {
 		func() (func(), error) {
 			return bus.ServeBy(a.b, computeSubject(a.host, "resize"), func(r ResizeRequest) string { return r.ID }, a.resize)
 		},
-	}
+	}, a.terminalSubs()...) // interactive.go
 }
 
 // ResizeRequest sets a container's limits.

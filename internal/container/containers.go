@@ -390,7 +390,9 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 
 // spec is the runtime spec of a container.
 func (s *Service) spec(ct Container) runtime.Spec {
-	proc := runtime.Process{Cwd: ct.Workdir}
+	// An interactive container's init has a terminal, as `docker run -it`
+	// gives it, that attach connects to (interactive.go).
+	proc := runtime.Process{Cwd: ct.Workdir, Terminal: ct.Interactive || ct.TTY}
 	switch {
 	case len(ct.Entrypoint) > 0:
 		proc.Args = append(append([]string{}, ct.Entrypoint...), ct.Command...)

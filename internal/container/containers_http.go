@@ -714,8 +714,7 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, v api.Ve
 	if q.Get("run") == "" {
 		run = true
 	}
-	interactive, err := flag("interactive", emptyNil(q.Get("interactive")))
-	if err != nil {
+	if _, err := flag("interactive", emptyNil(q.Get("interactive"))); err != nil {
 		return err
 	}
 	args, err := splitCommand(command)
@@ -729,8 +728,10 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, v api.Ve
 	if ct.Status != stRunning {
 		return invalidState(ct.UUID, "execute", ct.Status)
 	}
-	if interactive || !run {
-		return api.BadRequest("Interactive exec (a websocket console) is not available on this cloud; run the command without --interactive.").WithType("invalid-value")
+	if !run {
+		// A session for the websocket (interactive.go); with run=true,
+		// interactive or not, the command runs and its output is answered.
+		return s.executeInteractive(w, r, ct, args)
 	}
 	s.startAction(ctx, ct, "exec_cmd")
 	res, err := s.hosts.Exec(ctx, ct.Host, ct.UUID, args, nil, "", "")

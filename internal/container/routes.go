@@ -51,6 +51,9 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	rt.Public("GET /{$}", s.handleRoot)
 	rt.Public("GET /v1", s.handleV1)
 	rt.Public("GET /v1/{$}", s.handleV1)
+	// The websocket of exec --interactive and attach: its URL's one-time
+	// token is the credential (interactive.go).
+	rt.Public("GET "+websocketPath, s.handleWebsocket)
 
 	const p = "/v1/containers"
 	h("POST "+p, member, s.handleCreate)
@@ -63,6 +66,9 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	}
 	h("GET "+p+"/{c}/logs", reader, s.handleLogs)
 	h("POST "+p+"/{c}/execute", member, s.handleExecute)
+	h("POST "+p+"/{c}/execute_resize", member, s.handleExecuteResize)
+	h("GET "+p+"/{c}/attach", member, s.handleAttach)
+	h("POST "+p+"/{c}/resize", member, s.handleResize)
 	h("GET "+p+"/{c}/top", reader, s.handleTop)
 	h("GET "+p+"/{c}/stats", reader, s.handleStats)
 	h("POST "+p+"/{c}/commit", member, s.handleCommit)

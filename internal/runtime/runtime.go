@@ -267,6 +267,11 @@ type Process struct {
 	// User is "user", "uid", "user:group" or "uid:gid", names looked up in
 	// the image's /etc/passwd and /etc/group; the image's, or root.
 	User string `json:"user,omitempty"`
+	// Terminal gives the init a terminal (a pty) as its standard input,
+	// output and error, as `docker run -it` does: what it writes is
+	// logged as ever, and a runtime that is a Terminals lets callers
+	// attach to it (AttachTerminal) to type into it.
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // Resources are a container's limits. Zero means the default.

@@ -21,6 +21,9 @@
 //	                        console.log[.1]         stdout+stderr, rotated at MaxLogBytes
 //	                        started.json exit.json  the current run: start, and how it ended
 //	                        runc.log shim.log       runc's and the shim's own errors
+//	                        attach.sock             a terminal container's terminal, served by
+//	                                                its shim (see package shim and terminal.go)
+//	                        .exec-*/                an exec's process.json, pid and runc log
 //	/var/run/netns/ms-O-<id>                      the network namespace (lo up)
 //	cgroup /monostack-O-<id> in every hierarchy   made and removed by runc
 //

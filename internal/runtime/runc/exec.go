@@ -27,61 +27,12 @@ import (
 // seccomp) with the exec's command, environment, directory and user.
 func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (runtime.ExecResult, error) {
 	var res runtime.ExecResult
-	if err := spec.Validate(); err != nil {
-		return res, err
-	}
-	rec, err := r.readRecord(id)
-	if err != nil {
-		return res, err
-	}
-	st, err := r.state(ctx, rec, nil)
-	if err != nil {
-		return res, err
-	}
-	if st.Status != runtime.Running {
-		return res, stateErr(id, st.Status, "exec in")
-	}
-	dir := r.containerDir(id)
-	b, err := os.ReadFile(filepath.Join(dir, bundleDir, "config.json"))
-	if err != nil {
-		return res, err
-	}
-	var base specs.Spec
-	if err := json.Unmarshal(b, &base); err != nil || base.Process == nil {
-		return res, fmt.Errorf("container %s: bad config.json: %v", id, err)
-	}
-	p := *base.Process
-	p.Terminal = false
-	p.Args = spec.Args
-	p.Env = runtime.MergeEnv(p.Env, spec.Env)
-	if spec.Cwd != "" {
-		p.Cwd = spec.Cwd
-	}
-	if spec.User != "" {
-		uid, gid, groups, err := runtime.LookupUser(spec.User, imagefs.Users(filepath.Join(dir, bundleDir, "rootfs")))
-		if err != nil {
-			return res, err
-		}
-		p.User = specs.User{UID: uid, GID: gid, AdditionalGids: groups}
-		caps := &specs.LinuxCapabilities{Bounding: DefaultCapabilities}
-		if uid == 0 {
-			caps.Effective, caps.Permitted = DefaultCapabilities, DefaultCapabilities
-		}
-		p.Capabilities = caps
-	}
-	execDir, err := os.MkdirTemp(dir, ".exec-")
+	execDir, err := r.prepareExec(ctx, id, spec, nil)
 	if err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(execDir)
-	pb, err := json.Marshal(p)
-	if err != nil {
-		return res, err
-	}
 	procPath := filepath.Join(execDir, "process.json")
-	if err := os.WriteFile(procPath, pb, 0o600); err != nil {
-		return res, err
-	}
 	logPath := filepath.Join(execDir, "runc.log")
 	pidPath := filepath.Join(execDir, "pid")
 	cmd := exec.Command(r.runc, "--root", r.runcRoot, "--log", logPath, "--log-format", "json",
@@ -125,6 +76,74 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (r
 		return res, nil
 	}
 	return res, err
+}
+
+// prepareExec checks that container id runs and writes the process
+// config of spec (the init's, with the exec's command, environment,
+// directory and user; on a terminal of that size when terminal is not
+// nil) to process.json in a new directory of the container's, which it
+// returns: the caller removes it.
+func (r *Runtime) prepareExec(ctx context.Context, id string, spec runtime.ExecSpec, terminal *runtime.WindowSize) (string, error) {
+	if err := spec.Validate(); err != nil {
+		return "", err
+	}
+	rec, err := r.readRecord(id)
+	if err != nil {
+		return "", err
+	}
+	st, err := r.state(ctx, rec, nil)
+	if err != nil {
+		return "", err
+	}
+	if st.Status != runtime.Running {
+		return "", stateErr(id, st.Status, "exec in")
+	}
+	dir := r.containerDir(id)
+	b, err := os.ReadFile(filepath.Join(dir, bundleDir, "config.json"))
+	if err != nil {
+		return "", err
+	}
+	var base specs.Spec
+	if err := json.Unmarshal(b, &base); err != nil || base.Process == nil {
+		return "", fmt.Errorf("container %s: bad config.json: %v", id, err)
+	}
+	p := *base.Process
+	p.Terminal, p.ConsoleSize = false, nil
+	if terminal != nil {
+		// runc sizes the terminal it makes before the process starts.
+		p.Terminal = true
+		p.ConsoleSize = &specs.Box{Height: uint(terminal.Rows), Width: uint(terminal.Cols)}
+	}
+	p.Args = spec.Args
+	p.Env = terminalEnv(runtime.MergeEnv(p.Env, spec.Env), p.Terminal)
+	if spec.Cwd != "" {
+		p.Cwd = spec.Cwd
+	}
+	if spec.User != "" {
+		uid, gid, groups, err := runtime.LookupUser(spec.User, imagefs.Users(filepath.Join(dir, bundleDir, "rootfs")))
+		if err != nil {
+			return "", err
+		}
+		p.User = specs.User{UID: uid, GID: gid, AdditionalGids: groups}
+		caps := &specs.LinuxCapabilities{Bounding: DefaultCapabilities}
+		if uid == 0 {
+			caps.Effective, caps.Permitted = DefaultCapabilities, DefaultCapabilities
+		}
+		p.Capabilities = caps
+	}
+	execDir, err := os.MkdirTemp(dir, ".exec-")
+	if err != nil {
+		return "", err
+	}
+	pb, err := json.Marshal(p)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(execDir, "process.json"), pb, 0o600)
+	}
+	if err != nil {
+		os.RemoveAll(execDir)
+		return "", err
+	}
+	return execDir, nil
 }
 
 // capped keeps the first max bytes written to it.

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -123,9 +125,10 @@ func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice)
 		Root:     &specs.Root{Path: "rootfs"},
 		Hostname: runtime.HostnameOf(s),
 		Process: &specs.Process{
+			Terminal:        s.Process.Terminal,
 			User:            specs.User{UID: proc.UID, GID: proc.GID, AdditionalGids: proc.Groups},
 			Args:            proc.Args,
-			Env:             proc.Env,
+			Env:             terminalEnv(proc.Env, s.Process.Terminal),
 			Cwd:             proc.Cwd,
 			Capabilities:    caps,
 			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: r.nofile, Soft: r.nofile}},
@@ -149,6 +152,10 @@ func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice)
 			RootfsPropagation: "rprivate",
 		},
 	}
+	if s.Process.Terminal {
+		// Until an attached client sizes it.
+		spec.Process.ConsoleSize = &specs.Box{Height: uint(defaultWindow.Rows), Width: uint(defaultWindow.Cols)}
+	}
 	for _, m := range s.Mounts {
 		opts := []string{"rbind", "nosuid", "nodev"}
 		if m.ReadOnly {
@@ -161,6 +168,20 @@ func (r *Runtime) ociSpec(rec *record, proc runtime.Resolved, devs []hostDevice)
 		spec.Linux.Seccomp = seccompProfile()
 	}
 	return spec
+}
+
+// terminalEnv is env with TERM=xterm added for a process on a terminal
+// that has no TERM, as Docker gives one.
+func terminalEnv(env []string, terminal bool) []string {
+	if !terminal {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "TERM=") {
+			return env
+		}
+	}
+	return append(slices.Clone(env), "TERM=xterm")
 }
 
 func defaultMounts() []specs.Mount {

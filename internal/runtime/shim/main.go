@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -112,8 +113,20 @@ func (s *shim) run() error {
 		io.Copy(console, pr)
 		close(copied)
 	}()
-	initPid, err := s.create(pw)
+	var term *ttyServer
+	var termDone chan struct{}
+	if s.cfg.Terminal {
+		term = &ttyServer{log: console, clients: map[*attached]struct{}{}}
+	}
+	initPid, err := s.create(pw, term)
 	pw.Close() // the container holds the write end now
+	if err == nil && term != nil {
+		termDone = make(chan struct{})
+		if err = term.serve(termDone); err != nil {
+			term.master.Close()
+			s.deleteRunc("--force")
+		}
+	}
 	if err != nil {
 		pr.Close()
 		return err
@@ -136,6 +149,13 @@ func (s *shim) run() error {
 	case <-time.After(2 * time.Second):
 		pr.Close()
 	}
+	if term != nil {
+		select {
+		case <-termDone:
+		case <-time.After(2 * time.Second):
+		}
+		term.close()
+	}
 	signal.Stop(sigs)
 	exit := Exit{ExitCode: code, FinishedAt: finished, OOMKilled: oomKilled(s.cfg.CgroupsPath)}
 	if err := WriteExit(s.dir, exit); err != nil {
@@ -143,17 +163,28 @@ func (s *shim) run() error {
 	}
 	// The stopped runc container is of no further use; removing it also
 	// removes its cgroup.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, s.cfg.Runc, "--root", s.cfg.Root, "delete", s.cfg.ID).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "runc delete %s: %v: %s\n", s.cfg.ID, err, bytes.TrimSpace(out))
-	}
+	s.deleteRunc("")
 	return nil
 }
 
+// deleteRunc removes the runc container; with "--force", killing it
+// first if it lives.
+func (s *shim) deleteRunc(force string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"--root", s.cfg.Root, "delete"}
+	if force != "" {
+		args = append(args, force)
+	}
+	if out, err := exec.CommandContext(ctx, s.cfg.Runc, append(args, s.cfg.ID)...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "runc delete %s: %v: %s\n", s.cfg.ID, err, bytes.TrimSpace(out))
+	}
+}
+
 // create runs `runc create` with out as the container's stdout and
-// stderr and returns the init's pid.
-func (s *shim) create(out *os.File) (int, error) {
+// stderr, or, when term is not nil, with a terminal whose master it puts
+// in term; it returns the init's pid.
+func (s *shim) create(out *os.File, term *ttyServer) (int, error) {
 	logPath := filepath.Join(s.dir, RuncLogFile)
 	os.Remove(logPath)
 	pidPath := filepath.Join(s.dir, InitPidFile)
@@ -163,14 +194,59 @@ func (s *shim) create(out *os.File) (int, error) {
 		return 0, err
 	}
 	defer devnull.Close()
-	cmd := exec.Command(s.cfg.Runc, "--root", s.cfg.Root, "--log", logPath, "--log-format", "json",
-		"create", "--bundle", s.cfg.Bundle, "--pid-file", pidPath, s.cfg.ID)
+	args := []string{"--root", s.cfg.Root, "--log", logPath, "--log-format", "json",
+		"create", "--bundle", s.cfg.Bundle, "--pid-file", pidPath}
+	var ln *net.UnixListener
+	var dirf *os.File
+	if term != nil {
+		if ln, err = listenConsole(); err != nil {
+			return 0, err
+		}
+		defer ln.Close()
+		if dirf, err = os.Open("."); err != nil {
+			return 0, err
+		}
+		defer dirf.Close()
+		// The directory is descriptor 3 of runc (ExtraFiles[0]).
+		args = append(args, "--console-socket", consoleSocketFor(3))
+	}
+	cmd := exec.Command(s.cfg.Runc, append(args, s.cfg.ID)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, out
+	if dirf != nil {
+		cmd.ExtraFiles = []*os.File{dirf}
+	}
+	type received struct {
+		f   *os.File
+		err error
+	}
+	master := make(chan received, 1)
+	if ln != nil {
+		go func() {
+			f, err := receiveMaster(ln, 2*time.Minute)
+			master <- received{f, err}
+		}()
+	}
 	if err := cmd.Run(); err != nil {
+		if ln != nil {
+			ln.Close()
+			if m := <-master; m.f != nil {
+				m.f.Close()
+			}
+		}
 		if msg := LastRuncError(logPath); msg != "" {
 			return 0, errors.New(msg)
 		}
 		return 0, fmt.Errorf("runc create: %w", err)
+	}
+	if ln != nil {
+		// runc has sent it by the time it exits.
+		ln.SetDeadline(time.Now().Add(5 * time.Second))
+		m := <-master
+		if m.err != nil {
+			s.deleteRunc("--force")
+			return 0, m.err
+		}
+		term.master = m.f
 	}
 	b, err := os.ReadFile(pidPath)
 	if err != nil {

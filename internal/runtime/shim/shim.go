@@ -9,7 +9,10 @@
 //   - runs `runc create` with the write end of a pipe as the container's
 //     standard output and error (stdin is /dev/null), and tells the
 //     runtime, on descriptor 3, the init's pid or why creation failed;
-//   - copies the pipe into DIR/console.log, rotating it to console.log.1
+//     a container with a terminal (Config.Terminal) gets a pty instead,
+//     whose master runc hands the shim, which serves it to attached
+//     clients on DIR/attach.sock (terminal.go);
+//   - copies the pipe (or the pty) into DIR/console.log, rotating it to console.log.1
 //     when it reaches the container's MaxLogBytes (so the last MaxLogBytes
 //     are always kept, and never more than twice that);
 //   - forwards SIGTERM and SIGINT it receives to the init;
@@ -59,6 +62,9 @@ type Config struct {
 	// CgroupsPath is the container's cgroup (linux.cgroupsPath), read
 	// for OOM kills when the init exits.
 	CgroupsPath string `json:"cgroups_path,omitempty"`
+	// Terminal: the init has a terminal, served on DIR/attach.sock (see
+	// terminal.go).
+	Terminal bool `json:"terminal,omitempty"`
 }
 
 // Exit is how a container's init ended, in DIR/exit.json.

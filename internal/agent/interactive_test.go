@@ -1,0 +1,301 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/monostack/monostack/internal/bus"
+	"github.com/monostack/monostack/internal/runtime"
+	"github.com/monostack/monostack/internal/runtime/runc"
+	"github.com/monostack/monostack/internal/runtime/runtimetest"
+	"github.com/monostack/monostack/internal/runtime/shim"
+)
+
+// The test binary is its own shim, as monostack is (`monostack shim`).
+const shimCommand = "__agent_shim"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == shimCommand {
+		os.Exit(shim.Main(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// realHost starts an agent of host on the bus with the runc runtime
+// (state in a temporary directory, the test binary as the shim); what its
+// containers leave is removed at the end of t.
+func realHost(t *testing.T, b *bus.Bus, host string) (*ComputeAgent, *runc.Runtime) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the runc runtime needs root")
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("runc is not installed")
+	}
+	if !runtimetest.HaveBusybox() {
+		t.Skip("busybox-static is not installed")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rt, err := runc.New(runc.Config{Owner: runtimetest.NewOwner(), StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
+		ShimBinary: exe, ShimArgs: []string{shimCommand}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := runtime.Prune(ctx, rt, func(string) bool { return false }); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		imgs, _ := rt.Images(ctx)
+		for _, id := range imgs {
+			if err := rt.RemoveImage(ctx, id); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
+	})
+	a := NewCompute(host, b, rt, tarImages{runtimetest.DefaultImage(t)}, t.TempDir())
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, rt
+}
+
+// screen collects what a session shows, read in the background until it
+// ends.
+type screen struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	err  error
+	done chan struct{}
+}
+
+func watch(r io.Reader) *screen {
+	s := &screen{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		b := make([]byte, 4096)
+		for {
+			n, err := r.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			if err != nil && err != io.EOF {
+				s.err = err
+			}
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// runc clears the container's pty's ONLCR, the newline translation
+	// our side of the terminal does, but a shell that saved its terminal's
+	// settings a moment before may set it again: "\r\r\n" then, which a
+	// terminal shows as "\r\n".
+	return strings.ReplaceAll(s.buf.String(), "\r\r\n", "\r\n")
+}
+
+func (s *screen) expect(t *testing.T, from int, want string) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := s.String()
+		if i := strings.Index(out[min(from, len(out)):], want); i >= 0 {
+			return from + i + len(want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session never showed %q; it shows:\n%q", want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sized types "stty size" into w until the screen shows the size rows x
+// cols after from, and returns the offset past it: a terminal resized
+// while it runs gets its size a moment later (runc passes it on when its
+// SIGWINCH is handled, the shim when its frame is).
+func (s *screen) sized(t *testing.T, w io.Writer, from int, rows, cols int) int {
+	t.Helper()
+	want := fmt.Sprintf("\r\n%d %d\r\n", rows, cols)
+	for i := 0; i < 40; i++ {
+		io.WriteString(w, "stty size\r")
+		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			out := s.String()
+			if j := strings.Index(out[min(from, len(out)):], want); j >= 0 {
+				return from + j + len(want)
+			}
+		}
+	}
+	t.Fatalf("the terminal never had the size %d x %d; it shows:\n%q", rows, cols, s.String())
+	return 0
+}
+
+func (s *screen) ended(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the session did not end; it shows:\n%q", s.String())
+	}
+	if s.err != nil {
+		t.Fatalf("the session ended with %v", s.err)
+	}
+}
+
+// TestTerminalsOverBus: interactive sessions through the agent on a real
+// host: an exec'd shell sized before and after it starts, typed into, its
+// exit status, a lot of output through the stream's window; one-time
+// tokens; attaching to a container's terminal, detaching, resizing it;
+// and a live session ended by the agent stopping.
+func TestTerminalsOverBus(t *testing.T) {
+	b, err := bus.Embedded(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	host := "host-" + runtimetest.NewID()[:8]
+	a, _ := realHost(t, b, host)
+	c := &ComputeClient{Bus: b}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	plain := "c-" + runtimetest.NewID()
+	if _, err := c.Ensure(ctx, host, ServerRequest{Spec: runtime.Spec{ID: plain, Image: "img",
+		Process: runtime.Process{Args: []string{"sleep", "3600"}}}, Running: true}); err != nil {
+		t.Fatal(err)
+	}
+	tty := "c-" + runtimetest.NewID()
+	if _, err := c.Ensure(ctx, host, ServerRequest{Spec: runtime.Spec{ID: tty, Image: "img",
+		Process: runtime.Process{Args: []string{"sh"}, Env: []string{"PS1=# "}, Terminal: true}}, Running: true}); err != nil {
+		t.Fatal(err)
+	}
+
+	// An exec'd shell.
+	tk, err := c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Args: []string{"sh"}, Env: []string{"PS1=$ "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tk.Session) != 64 || tk.Token == "" {
+		t.Fatalf("ticket %+v", tk)
+	}
+	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: plain, Session: tk.Session, Size: runtime.WindowSize{Rows: 40, Cols: 120}}); err != nil {
+		t.Fatalf("resize before the start: %v", err)
+	}
+	if _, err := c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: tk.Session, Token: "not-" + tk.Token}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("start with a wrong token: %v", err)
+	}
+	if _, err := c.StartTerminal(ctx, host, TerminalStart{ID: tty, Session: tk.Session, Token: tk.Token}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("start with another container's ticket: %v", err)
+	}
+	conn, err := c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: tk.Session, Token: tk.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: tk.Session, Token: tk.Token}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("a token used twice: %v", err)
+	}
+	scr := watch(conn)
+	at := scr.expect(t, 0, "$ ")
+	io.WriteString(conn, "stty size\r")
+	at = scr.expect(t, at, "40 120\r\n")
+	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: plain, Session: tk.Session, Size: runtime.WindowSize{Rows: 50, Cols: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	at = scr.sized(t, conn, at, 50, 100)
+	// More output than the stream's window, whole and in order.
+	const n = 3 * streamWindow
+	io.WriteString(conn, "head -c "+strconv.Itoa(n)+" /dev/zero | tr '\\0' x; echo; echo END; exit 4\r")
+	scr.ended(t)
+	out := scr.String()[at:]
+	if got := strings.Count(out, "x"); got < n || !strings.HasSuffix(out, "END\r\n") {
+		t.Fatalf("%d x of %d, ending %q", got, n, out[max(0, len(out)-40):])
+	}
+	if code, err := conn.Exit(); code != 4 || err != nil {
+		t.Fatalf("exit %d %v", code, err)
+	}
+	conn.Close()
+	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: plain, Session: tk.Session, Size: runtime.WindowSize{Rows: 5, Cols: 5}}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("resize of an ended session: %v", err)
+	}
+
+	// Attaching.
+	if _, err := c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Attach: true}); !errors.Is(err, runtime.ErrInvalid) {
+		t.Fatalf("attach to a container without a terminal: %v", err)
+	}
+	if _, err := c.OpenTerminal(ctx, host, TerminalOpen{ID: "nosuch", Args: []string{"sh"}}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("exec in no container: %v", err)
+	}
+	tk, err = c.OpenTerminal(ctx, host, TerminalOpen{ID: tty, Attach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err = c.StartTerminal(ctx, host, TerminalStart{ID: tty, Token: tk.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr = watch(conn)
+	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: tty, Size: runtime.WindowSize{Rows: 33, Cols: 77}}); err != nil {
+		t.Fatal(err)
+	}
+	at = scr.sized(t, conn, 0, 33, 77)
+	io.WriteString(conn, "echo hi-$((3*3))\r")
+	scr.expect(t, at, "hi-9\r\n")
+	conn.Close()
+	scr.ended(t)
+	if list, _ := c.List(ctx, host); !running(list, tty) {
+		t.Fatalf("the container stopped when detached from: %+v", list)
+	}
+	tk, _ = c.OpenTerminal(ctx, host, TerminalOpen{ID: tty, Attach: true})
+	conn, err = c.StartTerminal(ctx, host, TerminalStart{ID: tty, Token: tk.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr = watch(conn)
+	io.WriteString(conn, "exit 2\r")
+	scr.ended(t)
+
+	// A live session ends when the agent stops.
+	tk, _ = c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Args: []string{"sh"}, Env: []string{"PS1=$ "}})
+	conn, err = c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: tk.Session, Token: tk.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr = watch(conn)
+	scr.expect(t, 0, "$ ")
+	a.Close()
+	scr.ended(t)
+	if code, _ := conn.Exit(); code != 128+1 {
+		t.Errorf("a shell hung up on exited %d", code)
+	}
+}
+
+func running(list []runtime.State, id string) bool {
+	for _, st := range list {
+		if st.ID == id {
+			return st.Status == runtime.Running
+		}
+	}
+	return false
+}
