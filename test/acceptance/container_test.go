@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -625,6 +626,30 @@ func TestContainerCLI(t *testing.T) {
 	z.wait(bindID, "Running", 60*time.Second)
 	if logs := z.waitLogs(bindID, "3", 1); !strings.Contains(logs, "listen 8080\nname monostack\n3") {
 		t.Errorf("the injected file, as the container read it: %q", logs)
+	}
+
+	// logs tells stdout from stderr and when each line was written.
+	streams := uniq("streams")
+	out = osc(t, demo, "appcontainer", "run", "--name", streams, "-f", "value", "-c", "uuid",
+		"busybox", "sh", "-c", "echo to-out; echo to-err >&2; sleep 600")
+	streamsID := strings.TrimSpace(out)
+	t.Cleanup(func() { z.forget(streamsID) })
+	z.waitLogs(streamsID, "to-err", 1)
+	if got := strings.TrimSpace(osc(t, demo, "appcontainer", "logs", "--stderr", streams)); got != "to-err" {
+		t.Errorf("logs --stderr: %q", got)
+	}
+	if got := strings.TrimSpace(osc(t, demo, "appcontainer", "logs", "--stdout", streams)); got != "to-out" {
+		t.Errorf("logs --stdout: %q", got)
+	}
+	got := strings.TrimSpace(osc(t, demo, "appcontainer", "logs", "--timestamps", "--tail", "1", "--since",
+		strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10), streams))
+	if ts, line, _ := strings.Cut(got, " "); line != "to-err" {
+		t.Errorf("logs --timestamps --tail 1: %q", got)
+	} else if at, err := time.Parse(time.RFC3339Nano, ts); err != nil || time.Since(at) > time.Minute {
+		t.Errorf("logs --timestamps: time %q: %v", ts, err)
+	}
+	if got := strings.TrimSpace(osc(t, demo, "appcontainer", "logs", "--since", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10), streams)); got != "" {
+		t.Errorf("logs --since in an hour: %q", got)
 	}
 
 	// add floating ip (the client finds the container's port by device

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -104,22 +105,32 @@ func (s *shim) run() error {
 		return err
 	}
 	defer console.Close()
-	pr, pw, err := os.Pipe()
+	// One pipe for the init's stdout and one for its stderr, copied into
+	// the one log whose index says which wrote what (logs --stderr).
+	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err
 	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	closeReaders := func() { outR.Close(); errR.Close() }
+	var copies sync.WaitGroup
+	copies.Go(func() { io.Copy(stream{console, Stdout}, outR) })
+	copies.Go(func() { io.Copy(stream{console, Stderr}, errR) })
 	copied := make(chan struct{})
-	go func() {
-		io.Copy(console, pr)
-		close(copied)
-	}()
+	go func() { copies.Wait(); close(copied) }()
 	var term *ttyServer
 	var termDone chan struct{}
 	if s.cfg.Terminal {
 		term = &ttyServer{log: console, clients: map[*attached]struct{}{}}
 	}
-	initPid, err := s.create(pw, term)
-	pw.Close() // the container holds the write end now
+	initPid, err := s.create(outW, errW, term)
+	outW.Close() // the container holds the write ends now
+	errW.Close()
 	if err == nil && term != nil {
 		termDone = make(chan struct{})
 		if err = term.serve(termDone); err != nil {
@@ -128,7 +139,7 @@ func (s *shim) run() error {
 		}
 	}
 	if err != nil {
-		pr.Close()
+		closeReaders()
 		return err
 	}
 	go func() {
@@ -147,7 +158,7 @@ func (s *shim) run() error {
 	select {
 	case <-copied:
 	case <-time.After(2 * time.Second):
-		pr.Close()
+		closeReaders()
 	}
 	if term != nil {
 		select {
@@ -181,10 +192,10 @@ func (s *shim) deleteRunc(force string) {
 	}
 }
 
-// create runs `runc create` with out as the container's stdout and
-// stderr, or, when term is not nil, with a terminal whose master it puts
-// in term; it returns the init's pid.
-func (s *shim) create(out *os.File, term *ttyServer) (int, error) {
+// create runs `runc create` with out and errOut as the container's stdout
+// and stderr, or, when term is not nil, with a terminal whose master it
+// puts in term; it returns the init's pid.
+func (s *shim) create(out, errOut *os.File, term *ttyServer) (int, error) {
 	logPath := filepath.Join(s.dir, RuncLogFile)
 	os.Remove(logPath)
 	pidPath := filepath.Join(s.dir, InitPidFile)
@@ -211,7 +222,7 @@ func (s *shim) create(out *os.File, term *ttyServer) (int, error) {
 		args = append(args, "--console-socket", consoleSocketFor(3))
 	}
 	cmd := exec.Command(s.cfg.Runc, append(args, s.cfg.ID)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, out
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, errOut
 	if dirf != nil {
 		cmd.ExtraFiles = []*os.File{dirf}
 	}
