@@ -79,6 +79,9 @@ func (a *ComputeAgent) containerSubs() []func() (func(), error) {
 			return bus.ServeBy(a.b, computeSubject(a.host, "top"), unkeyed[IDRequest], a.top)
 		},
 		func() (func(), error) {
+			return bus.ServeBy(a.b, computeSubject(a.host, "state"), unkeyed[IDRequest], a.state)
+		},
+		func() (func(), error) {
 			return bus.ServeBy(a.b, computeSubject(a.host, "resize"), func(r ResizeRequest) string { return r.ID }, a.resize)
 		},
 	}, a.terminalSubs()...) // interactive.go
@@ -268,4 +271,13 @@ func (c *ComputeClient) Stats(ctx context.Context, host, id string) (StatsReply,
 // Top lists a container's processes.
 func (c *ComputeClient) Top(ctx context.Context, host, id string) ([]ProcessInfo, error) {
 	return bus.Call[IDRequest, []ProcessInfo](ctx, c.Bus, computeSubject(host, "top"), IDRequest{ID: id})
+}
+
+func (a *ComputeAgent) state(ctx context.Context, req IDRequest) (runtime.State, error) {
+	return a.rt.State(ctx, req.ID)
+}
+
+// State returns one container's state on host.
+func (c *ComputeClient) State(ctx context.Context, host, id string) (runtime.State, error) {
+	return bus.Call[IDRequest, runtime.State](ctx, c.Bus, computeSubject(host, "state"), IDRequest{ID: id})
 }

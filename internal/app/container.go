@@ -215,6 +215,10 @@ func (h containerHosts) List(ctx context.Context, host string) ([]runtime.State,
 	return h.client.List(ctx, host)
 }
 
+func (h containerHosts) State(ctx context.Context, host, id string) (runtime.State, error) {
+	return h.client.State(ctx, host, id)
+}
+
 func (h containerHosts) Logs(ctx context.Context, host, id string, o container.LogOptions) ([]byte, error) {
 	return h.client.Logs(ctx, host, id, shim.LogOptions{Stdout: o.Stdout, Stderr: o.Stderr, Timestamps: o.Timestamps,
 		Since: o.Since, Tail: o.Tail})

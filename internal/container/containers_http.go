@@ -253,9 +253,13 @@ func emptyNil(s string) any {
 }
 
 func (s *Service) handleShow(w http.ResponseWriter, r *http.Request, v api.Version) error {
-	s.syncNow(r.Context())
 	ct, err := s.find(r.Context(), api.CredentialsFrom(r.Context()), r.PathValue("c"))
 	if err != nil {
+		return err
+	}
+	// What the host says now, not at the watcher's last look.
+	s.syncOne(r.Context(), ct)
+	if ct, err = s.loadContainer(r.Context(), s.db, ct.UUID); err != nil {
 		return err
 	}
 	api.WriteJSON(w, http.StatusOK, s.containerView(r, ct, true))

@@ -582,6 +582,24 @@ func (h *fakeHosts) List(ctx context.Context, host string) ([]runtime.State, err
 	return states, err
 }
 
+func (h *fakeHosts) State(ctx context.Context, host, id string) (runtime.State, error) {
+	if err := checkHost(host); err != nil {
+		return runtime.State{}, err
+	}
+	h.mu.Lock()
+	code, ok := h.pending[id]
+	delete(h.pending, id)
+	h.mu.Unlock()
+	if st, err := h.rt.State(ctx, id); ok && err == nil && st.Status == runtime.Running {
+		h.rt.Kill(ctx, id, syscall.SIGKILL)
+		h.mu.Lock()
+		h.exitCode[id] = code
+		h.mu.Unlock()
+	}
+	st, err := h.rt.State(ctx, id)
+	return h.fix(st), err
+}
+
 func (h *fakeHosts) Logs(ctx context.Context, host, id string, o LogOptions) ([]byte, error) {
 	if err := checkHost(host); err != nil {
 		return nil, err

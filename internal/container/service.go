@@ -101,6 +101,8 @@ type Hosts interface {
 	// Action is start, stop, reboot, kill, pause, resume or delete.
 	Action(ctx context.Context, host, id, action string, timeout time.Duration, signal int) (runtime.State, error)
 	List(ctx context.Context, host string) ([]runtime.State, error)
+	// State is one container's state (runtime.ErrNotFound: none).
+	State(ctx context.Context, host, id string) (runtime.State, error)
 	// Logs returns the lines of a container's console opts choose.
 	Logs(ctx context.Context, host, id string, opts LogOptions) ([]byte, error)
 	Exec(ctx context.Context, host, id string, args []string, env []string, cwd, user string) (runtime.ExecResult, error)
