@@ -43,6 +43,27 @@ type Datapath struct {
 	fw      [2]fwInstalled // bridge, inet
 	fresh   []liveCheck    // veths this Apply made or changed
 	changes atomic.Int64   // host mutations made, for tests of idempotence
+
+	// applied is what the last Apply left in place per port: the spec it
+	// applied and the tap it checked. A port whose spec is unchanged and
+	// whose tap the host still has as then is not examined again in its
+	// namespace, except on a full check: at the first Apply (after a start
+	// or a crash) and then once fullCheckEvery.
+	applied   map[string]appliedPort
+	lastFull  time.Time
+	fullEvery time.Duration
+}
+
+// fullCheckEvery is how often an Apply checks every port against the
+// kernel, namespace side included. The network service resends every
+// host's state every 30 s (network.Config.ResyncInterval) even unchanged:
+// with a shorter period here, each of those resyncs is a full check.
+const fullCheckEvery = 20 * time.Second
+
+// appliedPort is one port as the last Apply left it.
+type appliedPort struct {
+	spec string // portSpec
+	tap  int    // the tap's ifindex
 }
 
 var _ datapath.Datapath = (*Datapath)(nil)
@@ -65,7 +86,8 @@ func New(ownerID string, log *slog.Logger) (*Datapath, error) {
 		home.Close()
 		return nil, fmt.Errorf("linuxbridge: netlink: %w", err)
 	}
-	return &Datapath{owner: ownerID, log: log.With("owner", ownerID), home: home, nl: h}, nil
+	return &Datapath{owner: ownerID, log: log.With("owner", ownerID), home: home, nl: h,
+		applied: map[string]appliedPort{}, fullEvery: fullCheckEvery}, nil
 }
 
 // Close implements datapath.Datapath.
@@ -279,14 +301,25 @@ func (d *Datapath) Apply(ctx context.Context, s datapath.HostState) error {
 	}
 
 	snaps := nsSnapshots{}
+	full := d.lastFull.IsZero() || time.Since(d.lastFull) >= d.fullEvery
+	if full {
+		d.lastFull = time.Now()
+	}
+	for id := range d.applied {
+		if !ports[id] {
+			delete(d.applied, id)
+		}
+	}
 	for _, p := range s.Ports {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 		if _, bad := inv.Ports[p.ID]; bad {
+			delete(d.applied, p.ID)
 			continue
 		}
-		if err := d.ensurePort(v, snaps, bridges, netMTU, p, fwErr == nil); err != nil {
+		if err := d.ensurePort(v, snaps, bridges, netMTU, p, fwErr == nil, full); err != nil {
+			delete(d.applied, p.ID)
 			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
 		}
 	}
@@ -592,12 +625,27 @@ func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, e
 	return peer, nil
 }
 
-func (d *Datapath) ensurePort(v *hostView, snaps nsSnapshots, bridges map[string]netlink.Link, netMTU map[string]int, p datapath.Port, fwOK bool) error {
+// ensurePort converges one port. Unless full, a port applied before with
+// the same spec, whose tap the host still has as then, is taken as is.
+func (d *Datapath) ensurePort(v *hostView, snaps nsSnapshots, bridges map[string]netlink.Link, netMTU map[string]int, p datapath.Port, fwOK, full bool) error {
 	br := bridges[p.NetworkID]
 	if br == nil {
 		return fmt.Errorf("network %s not applied", p.NetworkID)
 	}
-	if d.portCurrent(v, snaps, br, orDefault(p.MTU, netMTU[p.NetworkID]), p) {
+	mtu := orDefault(p.MTU, netMTU[p.NetworkID])
+	spec := portSpec(p, mtu)
+	if a, ok := d.applied[p.ID]; ok && !full && a.spec == spec {
+		if tap := v.byName[datapath.TapName(p.ID)]; tap != nil && tap.Attrs().Index == a.tap && d.tapCurrent(tap, br, mtu, p) {
+			return nil
+		}
+	}
+	delete(d.applied, p.ID)
+	defer func() {
+		if tap := v.byName[datapath.TapName(p.ID)]; tap != nil {
+			d.applied[p.ID] = appliedPort{spec: spec, tap: tap.Attrs().Index}
+		}
+	}()
+	if d.portCurrent(v, snaps, br, mtu, p) {
 		return nil
 	}
 	ns, err := netns.GetFromPath(p.Netns)

@@ -1,6 +1,7 @@
 package linuxbridge
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -94,8 +95,7 @@ func (d *Datapath) snapshot(c nsSnapshots, path string) *nsSnapshot {
 func (d *Datapath) portCurrent(v *hostView, snaps nsSnapshots, br netlink.Link, mtu int, p datapath.Port) bool {
 	tap := v.byName[datapath.TapName(p.ID)]
 	alias := d.alias("port", p.ID)
-	if tap == nil || tap.Attrs().Alias != alias || tap.Attrs().MasterIndex != br.Attrs().Index ||
-		tap.Attrs().MTU != mtu || tap.Attrs().Flags&net.FlagUp == 0 {
+	if tap == nil || !d.tapCurrent(tap, br, mtu, p) {
 		return false
 	}
 	s := d.snapshot(snaps, p.Netns)
@@ -123,6 +123,55 @@ func (d *Datapath) portCurrent(v *hostView, snaps nsSnapshots, br netlink.Link, 
 		wantRoutes[routeKey(r.dst, r.gw, r.metric)] = true
 	}
 	return sameSet(s.routes[a.Index], wantRoutes)
+}
+
+// tapCurrent reports whether the host end of port p is as ensurePort
+// leaves it: marked, on its bridge, with its MTU, up.
+func (d *Datapath) tapCurrent(tap, br netlink.Link, mtu int, p datapath.Port) bool {
+	a := tap.Attrs()
+	return a.Alias == d.alias("port", p.ID) && a.MasterIndex == br.Attrs().Index && a.MTU == mtu && a.Flags&net.FlagUp != 0
+}
+
+// portSpec is the desired state of port p (its MTU resolved) but its rules,
+// in one string: when it is the same as last applied, so is what the port
+// needs.
+func portSpec(p datapath.Port, mtu int) string {
+	b := make([]byte, 0, 160)
+	str := func(s string) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	pfx := func(p netip.Prefix) { str(string(p.Addr().AsSlice())); b = binary.AppendVarint(b, int64(p.Bits())) }
+	str(p.NetworkID)
+	str(p.Netns)
+	str(p.IfName)
+	str(string(p.MAC))
+	b = binary.AppendUvarint(b, uint64(mtu))
+	b = binary.AppendUvarint(b, uint64(len(p.Addresses)))
+	for _, a := range p.Addresses {
+		pfx(a)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Gateways)))
+	for _, g := range p.Gateways {
+		str(string(g.AsSlice()))
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Routes)))
+	for _, r := range p.Routes {
+		pfx(r.Dst)
+		str(string(r.NextHop.AsSlice()))
+	}
+	// Not what ensurePort applies, but the port's own desired state: a
+	// change to it has the port examined too. (Its rules are left out: they
+	// are its groups', and a rule change on a group must not examine every
+	// member.)
+	b = binary.AppendUvarint(b, uint64(len(p.AllowedAddressPairs)))
+	for _, ap := range p.AllowedAddressPairs {
+		str(string(ap.MAC))
+		pfx(ap.Prefix)
+	}
+	if p.PortSecurity {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	return string(b)
 }
 
 // sameSet reports whether have, without duplicates, is exactly want.
