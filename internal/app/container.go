@@ -148,6 +148,14 @@ func (a containerNetworks) DeletePort(ctx context.Context, id string) error {
 	return a.net.DeletePort(ctx, id)
 }
 
+func (a containerNetworks) SecurityGroupID(ctx context.Context, project, ref string) (string, error) {
+	return a.net.SecurityGroupID(ctx, project, ref)
+}
+
+func (a containerNetworks) SetPortSecurityGroups(ctx context.Context, portID string, groups []string) error {
+	return a.net.SetPortSecurityGroups(ctx, portID, groups)
+}
+
 // containerHosts runs containers through the host agents: the same
 // commands as servers, plus exec, stats and top.
 type containerHosts struct{ client *agent.ComputeClient }

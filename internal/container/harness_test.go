@@ -224,6 +224,25 @@ func (f *fakeNetworks) DeletePort(ctx context.Context, id string) error {
 	return nil
 }
 
+func (f *fakeNetworks) SecurityGroupID(ctx context.Context, project, ref string) (string, error) {
+	if ref == "nosuch" {
+		return "", api.NotFound("Security group %s could not be found.", ref)
+	}
+	return "sg-" + strings.TrimPrefix(ref, "sg-"), nil
+}
+
+func (f *fakeNetworks) SetPortSecurityGroups(ctx context.Context, id string, groups []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.ports[id]
+	if !ok {
+		return api.NotFound("Port %s could not be found.", id)
+	}
+	p.groups = groups
+	f.ports[id] = p
+	return nil
+}
+
 // portsOf lists the ports whose device is the container.
 func (f *fakeNetworks) portsOf(device string) []fakePort {
 	f.mu.Lock()

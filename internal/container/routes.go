@@ -74,6 +74,8 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	h("POST "+p+"/{c}/commit", member, s.handleCommit)
 	h("GET "+p+"/{c}/network_list", reader, s.handleNetworkList)
 	h("POST "+p+"/{c}/network_attach", member, s.handleNetworkAttach)
+	h("POST "+p+"/{c}/add_security_group", member, s.handleAddSecurityGroup)
+	h("POST "+p+"/{c}/remove_security_group", member, s.handleRemoveSecurityGroup)
 	h("POST "+p+"/{c}/network_detach", member, s.handleNetworkDetach)
 	h("GET "+p+"/{c}/get_archive", reader, s.handleGetArchive)
 	h("POST "+p+"/{c}/put_archive", member, s.handlePutArchive)

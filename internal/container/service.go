@@ -63,6 +63,10 @@ type Networks interface {
 	// (empty host: unbinds).
 	BindPort(ctx context.Context, id, host, containerID string) error
 	DeletePort(ctx context.Context, id string) error
+	// SecurityGroupID resolves a project's security group by name or id.
+	SecurityGroupID(ctx context.Context, project, ref string) (string, error)
+	// SetPortSecurityGroups replaces a port's security groups (ids).
+	SetPortSecurityGroups(ctx context.Context, portID string, groups []string) error
 }
 
 // Stats are a running container's resource usage.

@@ -139,3 +139,17 @@ func (s *Service) DeletePort(ctx context.Context, id string) error {
 		return s.deletePortRow(ctx, tx, id)
 	})
 }
+
+// SetPortSecurityGroups replaces a port's security groups (by id) as a
+// port update does; its host gets the new rules.
+func (s *Service) SetPortSecurityGroups(ctx context.Context, id string, groups []string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := s.getPort(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := s.setPortGroups(ctx, tx, id, groups); err != nil {
+			return err
+		}
+		return bump(ctx, tx, "ports", id)
+	})
+}
