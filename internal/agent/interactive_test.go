@@ -1,17 +1,14 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,93 +74,6 @@ func realHost(t *testing.T, b *bus.Bus, host string) (*ComputeAgent, *runc.Runti
 	return a, rt
 }
 
-// screen collects what a session shows, read in the background until it
-// ends.
-type screen struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	err  error
-	done chan struct{}
-}
-
-func watch(r io.Reader) *screen {
-	s := &screen{done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := r.Read(b)
-			s.mu.Lock()
-			s.buf.Write(b[:n])
-			if err != nil && err != io.EOF {
-				s.err = err
-			}
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// runc clears the container's pty's ONLCR, the newline translation
-	// our side of the terminal does, but a shell that saved its terminal's
-	// settings a moment before may set it again: "\r\r\n" then, which a
-	// terminal shows as "\r\n".
-	return strings.ReplaceAll(s.buf.String(), "\r\r\n", "\r\n")
-}
-
-func (s *screen) expect(t *testing.T, from int, want string) int {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out := s.String()
-		if i := strings.Index(out[min(from, len(out)):], want); i >= 0 {
-			return from + i + len(want)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the session never showed %q; it shows:\n%q", want, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// sized types "stty size" into w until the screen shows the size rows x
-// cols after from, and returns the offset past it: a terminal resized
-// while it runs gets its size a moment later (runc passes it on when its
-// SIGWINCH is handled, the shim when its frame is).
-func (s *screen) sized(t *testing.T, w io.Writer, from int, rows, cols int) int {
-	t.Helper()
-	want := fmt.Sprintf("\r\n%d %d\r\n", rows, cols)
-	for i := 0; i < 40; i++ {
-		io.WriteString(w, "stty size\r")
-		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			out := s.String()
-			if j := strings.Index(out[min(from, len(out)):], want); j >= 0 {
-				return from + j + len(want)
-			}
-		}
-	}
-	t.Fatalf("the terminal never had the size %d x %d; it shows:\n%q", rows, cols, s.String())
-	return 0
-}
-
-func (s *screen) ended(t *testing.T) {
-	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the session did not end; it shows:\n%q", s.String())
-	}
-	if s.err != nil {
-		t.Fatalf("the session ended with %v", s.err)
-	}
-}
-
 // TestTerminalsOverBus: interactive sessions through the agent on a real
 // host: an exec'd shell sized before and after it starts, typed into, its
 // exit status, a lot of output through the stream's window; one-time
@@ -216,18 +126,21 @@ func TestTerminalsOverBus(t *testing.T) {
 	if _, err := c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: tk.Session, Token: tk.Token}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("a token used twice: %v", err)
 	}
-	scr := watch(conn)
-	at := scr.expect(t, 0, "$ ")
+	scr := runtimetest.Watch(conn)
+	at := scr.Expect(t, 0, "$ ")
 	io.WriteString(conn, "stty size\r")
-	at = scr.expect(t, at, "40 120\r\n")
+	at = scr.Expect(t, at, "40 120\r\n")
 	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: plain, Session: tk.Session, Size: runtime.WindowSize{Rows: 50, Cols: 100}}); err != nil {
 		t.Fatal(err)
 	}
-	at = scr.sized(t, conn, at, 50, 100)
+	at = scr.Sized(t, conn, at, 50, 100)
 	// More output than the stream's window, whole and in order.
 	const n = 3 * streamWindow
 	io.WriteString(conn, "head -c "+strconv.Itoa(n)+" /dev/zero | tr '\\0' x; echo; echo END; exit 4\r")
-	scr.ended(t)
+	scr.Ended(t)
+	if err := scr.Err(); err != nil {
+		t.Fatalf("the session ended with %v", err)
+	}
 	out := scr.String()[at:]
 	if got := strings.Count(out, "x"); got < n || !strings.HasSuffix(out, "END\r\n") {
 		t.Fatalf("%d x of %d, ending %q", got, n, out[max(0, len(out)-40):])
@@ -255,15 +168,18 @@ func TestTerminalsOverBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(conn)
+	scr = runtimetest.Watch(conn)
 	if err := c.ResizeTerminal(ctx, host, TerminalResize{ID: tty, Size: runtime.WindowSize{Rows: 33, Cols: 77}}); err != nil {
 		t.Fatal(err)
 	}
-	at = scr.sized(t, conn, 0, 33, 77)
+	at = scr.Sized(t, conn, 0, 33, 77)
 	io.WriteString(conn, "echo hi-$((3*3))\r")
-	scr.expect(t, at, "hi-9\r\n")
+	scr.Expect(t, at, "hi-9\r\n")
 	conn.Close()
-	scr.ended(t)
+	scr.Ended(t)
+	if err := scr.Err(); err != nil {
+		t.Fatalf("the session ended with %v", err)
+	}
 	if list, _ := c.List(ctx, host); !running(list, tty) {
 		t.Fatalf("the container stopped when detached from: %+v", list)
 	}
@@ -272,9 +188,12 @@ func TestTerminalsOverBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(conn)
+	scr = runtimetest.Watch(conn)
 	io.WriteString(conn, "exit 2\r")
-	scr.ended(t)
+	scr.Ended(t)
+	if err := scr.Err(); err != nil {
+		t.Fatalf("the session ended with %v", err)
+	}
 
 	// A live session ends when the agent stops.
 	tk, _ = c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Args: []string{"sh"}, Env: []string{"PS1=$ "}})
@@ -282,10 +201,13 @@ func TestTerminalsOverBus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(conn)
-	scr.expect(t, 0, "$ ")
+	scr = runtimetest.Watch(conn)
+	scr.Expect(t, 0, "$ ")
 	a.Close()
-	scr.ended(t)
+	scr.Ended(t)
+	if err := scr.Err(); err != nil {
+		t.Fatalf("the session ended with %v", err)
+	}
 	if code, _ := conn.Exit(); code != 128+1 {
 		t.Errorf("a shell hung up on exited %d", code)
 	}

@@ -1,15 +1,12 @@
 package runc
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,88 +14,6 @@ import (
 	"github.com/monostack/monostack/internal/runtime/runtimetest"
 	"github.com/monostack/monostack/internal/runtime/shim"
 )
-
-// screen collects what a terminal shows, read in the background until it
-// ends.
-type screen struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	done chan struct{}
-}
-
-func watch(term io.Reader) *screen {
-	s := &screen{done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		b := make([]byte, 4096)
-		for {
-			n, err := term.Read(b)
-			s.mu.Lock()
-			s.buf.Write(b[:n])
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return s
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// runc clears the container's pty's ONLCR, the newline translation
-	// our side of the terminal does, but a shell that saved its terminal's
-	// settings a moment before may set it again: "\r\r\n" then, which a
-	// terminal shows as "\r\n".
-	return strings.ReplaceAll(s.buf.String(), "\r\r\n", "\r\n")
-}
-
-// expect waits until the screen shows want (after what it showed at
-// from) and returns the offset past it.
-func (s *screen) expect(t *testing.T, from int, want string) int {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out := s.String()
-		if i := strings.Index(out[min(from, len(out)):], want); i >= 0 {
-			return from + i + len(want)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the terminal never showed %q; it shows:\n%q", want, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// sized types "stty size" into w until the screen shows the size rows x
-// cols after from, and returns the offset past it: a terminal resized
-// while it runs gets its size a moment later (runc passes it on when its
-// SIGWINCH is handled, the shim when its frame is).
-func (s *screen) sized(t *testing.T, w io.Writer, from int, rows, cols int) int {
-	t.Helper()
-	want := fmt.Sprintf("\r\n%d %d\r\n", rows, cols)
-	for i := 0; i < 40; i++ {
-		io.WriteString(w, "stty size\r")
-		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			out := s.String()
-			if j := strings.Index(out[min(from, len(out)):], want); j >= 0 {
-				return from + j + len(want)
-			}
-		}
-	}
-	t.Fatalf("the terminal never had the size %d x %d; it shows:\n%q", rows, cols, s.String())
-	return 0
-}
-
-func (s *screen) ended(t *testing.T) {
-	t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the terminal did not end; it shows:\n%q", s.String())
-	}
-}
 
 // TestExecTerminal: a shell on a terminal of its own in a running
 // container, typed into, resized, exiting with its status; another hung
@@ -121,17 +36,17 @@ func TestExecTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr := watch(term)
-	at := scr.expect(t, 0, "$ ")
+	scr := runtimetest.Watch(term)
+	at := scr.Expect(t, 0, "$ ")
 	io.WriteString(term, "stty size; tty; echo $TERM\r")
-	at = scr.expect(t, at, "30 90\r\n/dev/pts/0\r\nxterm\r\n")
+	at = scr.Expect(t, at, "30 90\r\n/dev/pts/0\r\nxterm\r\n")
 	if err := term.Resize(runtime.WindowSize{Rows: 50, Cols: 132}); err != nil {
 		t.Fatal(err)
 	}
-	at = scr.sized(t, term, at, 50, 132)
+	at = scr.Sized(t, term, at, 50, 132)
 	io.WriteString(term, "echo $((6*7)); exit 3\r")
-	scr.expect(t, at, "42\r\n")
-	scr.ended(t)
+	scr.Expect(t, at, "42\r\n")
+	scr.Ended(t)
 	if code, err := term.Wait(); code != 3 || err != nil {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
@@ -143,10 +58,10 @@ func TestExecTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(term)
+	scr = runtimetest.Watch(term)
 	io.WriteString(term, "stty size; exit\r")
-	scr.expect(t, 0, "31 91\r\n")
-	scr.ended(t)
+	scr.Expect(t, 0, "31 91\r\n")
+	scr.Ended(t)
 	if n := strings.Count(scr.String(), "stty size; exit"); n > 2 { // the terminal's echo and the shell's
 		t.Errorf("the input was echoed %d times: %q", n, scr.String())
 	}
@@ -156,8 +71,8 @@ func TestExecTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(term)
-	scr.expect(t, 0, "$ ")
+	scr = runtimetest.Watch(term)
+	scr.Expect(t, 0, "$ ")
 	term.Close()
 	done := make(chan int)
 	go func() { code, _ := term.Wait(); done <- code }()
@@ -182,8 +97,8 @@ func TestExecTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(term)
-	scr.ended(t)
+	scr = runtimetest.Watch(term)
+	scr.Ended(t)
 	if code, err := term.Wait(); code == 0 || !errors.Is(err, runtime.ErrExec) {
 		t.Errorf("Wait of a command that cannot run = %d, %v", code, err)
 	}
@@ -224,15 +139,15 @@ func TestAttachTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr := watch(term)
+	scr := runtimetest.Watch(term)
 	io.WriteString(term, "stty size\r")
-	at := scr.expect(t, 0, "24 80\r\n") // not sized by anyone yet
+	at := scr.Expect(t, 0, "24 80\r\n") // not sized by anyone yet
 	if err := term.Resize(runtime.WindowSize{Rows: 33, Cols: 101}); err != nil {
 		t.Fatal(err)
 	}
-	at = scr.sized(t, term, at, 33, 101)
+	at = scr.Sized(t, term, at, 33, 101)
 	io.WriteString(term, "echo $TERM; echo marker-$((2*21))\r")
-	scr.expect(t, at, "xterm\r\nmarker-42\r\n")
+	scr.Expect(t, at, "xterm\r\nmarker-42\r\n")
 	waitConsole(t, r, spec.ID, "marker-42\r\n")
 	if got := run(t, r, spec.ID, "echo", "plain exec"); got != "plain exec\n" {
 		t.Errorf("a plain exec in a terminal container: %q", got)
@@ -256,13 +171,13 @@ func TestAttachTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa, sb := watch(a), watch(b)
+	sa, sb := runtimetest.Watch(a), runtimetest.Watch(b)
 	io.WriteString(a, "echo both-$((1+1))\r")
-	sa.expect(t, 0, "both-2\r\n")
-	sb.expect(t, 0, "both-2\r\n")
+	sa.Expect(t, 0, "both-2\r\n")
+	sb.Expect(t, 0, "both-2\r\n")
 	io.WriteString(b, "exit 7\r")
-	sa.ended(t)
-	sb.ended(t)
+	sa.Ended(t)
+	sb.Ended(t)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		st, _ := r.State(ctx, spec.ID)
@@ -292,8 +207,8 @@ func TestAttachTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scr = watch(term)
+	scr = runtimetest.Watch(term)
 	io.WriteString(term, "echo again\r")
-	scr.expect(t, 0, "again\r\n")
+	scr.Expect(t, 0, "again\r\n")
 	term.Close()
 }
