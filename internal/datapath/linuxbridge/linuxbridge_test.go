@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +119,29 @@ func TestPingOnOneNetwork(t *testing.T) {
 
 	// What the port's namespace looks like.
 	checkPortLink(t, p2)
+	// IPv6 is off where no IPv6 address needs it: every tap, and p1's
+	// end; p2 has an IPv6 address.
+	for _, c := range []struct {
+		nsPath, ifName, want string
+	}{{p1.Netns, "eth0", "1"}, {p2.Netns, "eth0", "0"}, {"", datapath.TapName(p1.ID), "1"}, {"", datapath.TapName(p2.ID), "1"}} {
+		ns := d.home
+		if c.nsPath != "" {
+			h, err := netns.GetFromPath(c.nsPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			ns = h
+		}
+		var got []byte
+		err := inNetns(ns, d.home, func() (err error) {
+			got, err = os.ReadFile("/proc/sys/net/ipv6/conf/" + c.ifName + "/disable_ipv6")
+			return err
+		})
+		if err != nil || strings.TrimSpace(string(got)) != c.want {
+			t.Errorf("%s %s: disable_ipv6 %q (%v), want %s", c.nsPath, c.ifName, got, err, c.want)
+		}
+	}
 
 	// Idempotence: a second Apply changes nothing, not even an ifindex.
 	before, changes := indexes(t, s), d.changes.Load()
