@@ -292,17 +292,18 @@ func reportLoop(ctx context.Context, svc *compute.Service, client *agent.Compute
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		states, err := client.List(cctx, host)
-		cancel()
-		if err == nil {
+		err := svc.SyncHost(ctx, host, func(ctx context.Context) ([]compute.ServerState, error) {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			states, err := client.List(cctx, host)
 			var out []compute.ServerState
 			for _, st := range states {
 				out = append(out, compute.ServerState{ID: st.ID, Power: powerState(st.Status)})
 			}
-			if err := svc.ReportServers(ctx, host, out, true); err != nil && ctx.Err() == nil {
-				log.Warn("reporting servers", "err", err)
-			}
+			return out, err
+		}, true)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reporting servers", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -494,3 +494,31 @@ func TestHostReportsAndRestartRecovery(t *testing.T) {
 		tc.waitStatus(t, tc.demo, id, "ACTIVE")
 	}
 }
+
+// TestHostReportOlderThanRecord: a host listing taken before a build
+// ended (the server still Created there) must not turn the server, ACTIVE
+// by the time the report is applied, SHUTOFF: SyncHost reads the records
+// before it lists the host.
+func TestHostReportOlderThanRecord(t *testing.T) {
+	tc := newTestCloud(t)
+	ctx := context.Background()
+	id := tc.createServer(t, tc.demo, "racer", "42", nil)
+	tc.waitStatus(t, tc.demo, id, "ACTIVE")
+	// The record says building when read; the listing (taken "before"
+	// the build ended) says shut down; the build ends in between.
+	if _, err := tc.db.ExecContext(ctx, `UPDATE compute_servers SET vm_state='building', task_state='spawning' WHERE id=?`, id); err != nil {
+		t.Fatal(err)
+	}
+	err := tc.svc.SyncHost(ctx, "host1", func(ctx context.Context) ([]ServerState, error) {
+		if _, err := tc.db.ExecContext(ctx, `UPDATE compute_servers SET vm_state='active', task_state=NULL WHERE id=?`, id); err != nil {
+			return nil, err
+		}
+		return []ServerState{{ID: id, Power: PowerShutdown}}, nil
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sv := tc.must(t, 200, tc.do(t, "GET", "/compute/v2.1/servers/"+id, tc.demo, nil)).JSON(t)["server"].(map[string]any); sv["status"] != "ACTIVE" {
+		t.Fatalf("a stale listing made the server %v", sv["status"])
+	}
+}

@@ -164,10 +164,15 @@ func (s *Service) RegisterHost(ctx context.Context, h HostInfo) error {
 // host's reason as its fault. Servers with an action in flight are left to
 // that action.
 func (s *Service) ReportServers(ctx context.Context, host string, states []ServerState, full bool) error {
-	seen := map[string]ServerState{}
-	for _, st := range states {
-		seen[st.ID] = st
-	}
+	return s.SyncHost(ctx, host, func(context.Context) ([]ServerState, error) { return states, nil }, full)
+}
+
+// SyncHost is ReportServers with the host's states read by list after the
+// records: a record is then compared with a state of the host at least as
+// new. (Read the other way round, a server whose build ended between the
+// two reads would be compared with its state from before it started, and
+// an ACTIVE server turned SHUTOFF.)
+func (s *Service) SyncHost(ctx context.Context, host string, list func(context.Context) ([]ServerState, error), full bool) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, vm_state, coalesce(task_state, ''), power_state FROM compute_servers
 		WHERE host=? AND deleted=0`, host)
 	if err != nil {
@@ -189,6 +194,14 @@ func (s *Service) ReportServers(ctx context.Context, host string, states []Serve
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	states, err := list(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[string]ServerState{}
+	for _, st := range states {
+		seen[st.ID] = st
 	}
 	for _, r := range servers {
 		st, ok := seen[r.id]
@@ -222,10 +235,15 @@ func (s *Service) ReportServers(ctx context.Context, host string, states []Serve
 			b, _ := json.Marshal(fault)
 			fj = string(b)
 		}
-		_, err := s.db.ExecContext(ctx, `UPDATE compute_servers SET vm_state=?, power_state=?, fault=coalesce(?, fault), updated_at=?
-			WHERE id=? AND task_state IS NULL AND deleted=0`, vm, st.Power, fj, nowText(), r.id)
+		// Only if the record is still the one read: an action may have
+		// begun and ended since.
+		res, err := s.db.ExecContext(ctx, `UPDATE compute_servers SET vm_state=?, power_state=?, fault=coalesce(?, fault), updated_at=?
+			WHERE id=? AND task_state IS NULL AND deleted=0 AND vm_state=? AND power_state=?`, vm, st.Power, fj, nowText(), r.id, r.vm, r.power)
 		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
 		}
 		if vm != r.vm {
 			s.log.Info("server state from host", "server", r.id, "host", host, "from", r.vm, "to", vm, "power", st.Power)
