@@ -143,19 +143,10 @@ func (s *Service) findCapsule(ctx context.Context, c *api.Credentials, ref strin
 	if !api.IsNotFound(err) {
 		return cp, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT uuid, project_id FROM container_capsules WHERE name=?`, ref)
+	ids, err := s.uuidsNamed(ctx, c, "container_capsules", ref)
 	if err != nil {
 		return Capsule{}, err
 	}
-	var ids []string
-	for rows.Next() {
-		var id, project string
-		rows.Scan(&id, &project)
-		if project == c.ProjectID || c.CloudAdmin() {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
 	switch len(ids) {
 	case 0:
 		return Capsule{}, capsuleNotFound(ref)

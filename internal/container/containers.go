@@ -182,19 +182,10 @@ func (s *Service) find(ctx context.Context, c *api.Credentials, ref string) (Con
 	if !api.IsNotFound(err) {
 		return ct, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT uuid, project_id FROM container_containers WHERE name=? ORDER BY project_id=? DESC`, ref, c.ProjectID)
+	ids, err := s.uuidsNamed(ctx, c, "container_containers", ref)
 	if err != nil {
 		return Container{}, err
 	}
-	var ids []string
-	for rows.Next() {
-		var id, project string
-		rows.Scan(&id, &project)
-		if project == c.ProjectID || c.CloudAdmin() {
-			ids = append(ids, id)
-		}
-	}
-	rows.Close()
 	switch len(ids) {
 	case 0:
 		return Container{}, notFound(ref)
@@ -202,6 +193,27 @@ func (s *Service) find(ctx context.Context, c *api.Credentials, ref string) (Con
 		return s.loadContainer(ctx, s.db, ids[0])
 	}
 	return Container{}, api.Conflict("Multiple containers exist with same name. Please use the container uuid instead.")
+}
+
+// uuidsNamed lists the uuids of the rows of table (containers or
+// capsules) named name that c may see: its project's, or any for an admin.
+func (s *Service) uuidsNamed(ctx context.Context, c *api.Credentials, table, name string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT uuid, project_id FROM `+table+` WHERE name=?`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id, project string
+		if err := rows.Scan(&id, &project); err != nil {
+			return nil, err
+		}
+		if project == c.ProjectID || c.CloudAdmin() {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
 }
 
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
