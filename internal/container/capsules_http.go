@@ -2,8 +2,6 @@ package container
 
 import (
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/monostack/monostack/internal/api"
@@ -96,14 +94,6 @@ func (s *Service) handleListCapsules(w http.ResponseWriter, r *http.Request, v a
 	default:
 		return api.BadRequest("Invalid sort direction: %s. Acceptable values are 'asc' or 'desc'", q.Get("sort_dir"))
 	}
-	limit := 1000
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			return api.BadRequest("Limit must be positive integer")
-		}
-		limit = min(n, 1000)
-	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+capsuleCols+` FROM container_capsules`+where+` ORDER BY `+order+`, seq`, args...)
 	if err != nil {
 		return err
@@ -121,41 +111,20 @@ func (s *Service) handleListCapsules(w http.ResponseWriter, r *http.Request, v a
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	start := 0
-	if m := q.Get("marker"); m != "" {
-		start = -1
-		for i, cp := range list {
-			if cp.UUID == m {
-				start = i + 1
-			}
-		}
-		if start < 0 {
-			return capsuleNotFound(m)
-		}
+	uuids := make([]string, len(list))
+	for i, cp := range list {
+		uuids[i] = cp.UUID
 	}
-	end := min(len(list), start+limit)
+	start, end, next, err := page(r, "capsules", uuids, capsuleNotFound)
+	if err != nil {
+		return err
+	}
 	out := []any{}
 	for _, cp := range list[start:end] {
 		if cp.Containers, err = s.capsuleContainers(ctx, cp.UUID); err != nil {
 			return err
 		}
 		out = append(out, s.capsuleView(r, cp, legacyCapsules(v)))
-	}
-	var next any
-	if end < len(list) && end > start {
-		nq := url.Values{}
-		for k, v := range q {
-			nq[k] = v
-		}
-		nq.Set("limit", strconv.Itoa(limit))
-		nq.Set("marker", list[end-1].UUID)
-		if nq.Get("sort_key") == "" {
-			nq.Set("sort_key", "id")
-		}
-		if nq.Get("sort_dir") == "" {
-			nq.Set("sort_dir", "asc")
-		}
-		next = hostURL(r) + "/v1/capsules?" + nq.Encode()
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"capsules": out, "next": next})
 	return nil

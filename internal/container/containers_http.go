@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -337,51 +338,22 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request, v api.Versi
 		list = append(list, ct)
 	}
 	rows.Close()
-	limit := 1000
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n <= 0 {
-			return api.BadRequest("Limit must be positive integer")
-		}
-		limit = min(n, 1000)
+	uuids := make([]string, len(list))
+	for i, ct := range list {
+		uuids[i] = ct.UUID
 	}
-	start := 0
-	if m := q.Get("marker"); m != "" {
-		start = -1
-		for i, ct := range list {
-			if ct.UUID == m {
-				start = i + 1
-			}
-		}
-		if start < 0 {
-			return api.BadRequest("Marker %s could not be found.", m)
-		}
+	start, end, next, err := page(r, "containers", uuids, func(m string) error {
+		return api.BadRequest("Marker %s could not be found.", m)
+	})
+	if err != nil {
+		return err
 	}
-	end := min(len(list), start+limit)
 	out := []any{}
 	for _, ct := range list[start:end] {
 		if err := s.fillPorts(r.Context(), s.db, &ct); err != nil {
 			return err
 		}
 		out = append(out, s.containerView(r, ct, false))
-	}
-	var next any
-	if end < len(list) && end > start {
-		// The next page of the same list: its filters and order (the
-		// marker is a position in it).
-		nq := url.Values{}
-		for k, v := range q {
-			nq[k] = v
-		}
-		nq.Set("limit", strconv.Itoa(limit))
-		nq.Set("marker", list[end-1].UUID)
-		if nq.Get("sort_key") == "" {
-			nq.Set("sort_key", "id")
-		}
-		if nq.Get("sort_dir") == "" {
-			nq.Set("sort_dir", "asc")
-		}
-		next = hostURL(r) + "/v1/containers?" + nq.Encode()
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"containers": out, "next": next})
 	return nil
@@ -896,4 +868,45 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// page cuts a listed collection (its uuids, in order) as the request's
+// limit (at most 1000) and marker ask: the page is uuids[start:end], and
+// next links the following page of the same list (its filters and order:
+// the marker is a position in it) when there is one. missing is the error
+// for a marker not in the list.
+func page(r *http.Request, collection string, uuids []string, missing func(marker string) error) (start, end int, next any, err error) {
+	q := r.URL.Query()
+	limit := 1000
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 {
+			return 0, 0, nil, api.BadRequest("Limit must be positive integer")
+		}
+		limit = min(n, 1000)
+	}
+	if m := q.Get("marker"); m != "" {
+		i := slices.Index(uuids, m)
+		if i < 0 {
+			return 0, 0, nil, missing(m)
+		}
+		start = i + 1
+	}
+	end = min(len(uuids), start+limit)
+	if end < len(uuids) && end > start {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("limit", strconv.Itoa(limit))
+		nq.Set("marker", uuids[end-1])
+		if nq.Get("sort_key") == "" {
+			nq.Set("sort_key", "id")
+		}
+		if nq.Get("sort_dir") == "" {
+			nq.Set("sort_dir", "asc")
+		}
+		next = hostURL(r) + "/v1/" + collection + "?" + nq.Encode()
+	}
+	return start, end, next, nil
 }
