@@ -19,6 +19,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 )
 
 // HostState is everything one host must have.
@@ -150,6 +151,17 @@ func BridgeName(networkID string) string { return "brq" + short(networkID) }
 
 // TapName is the host end of a port's veth.
 func TapName(portID string) string { return "tap" + short(portID) }
+
+// IfNumber is the number at the end of an interface name (eth1 → 1), or
+// 0: the order of a port among its namespace's interfaces.
+func IfNumber(name string) int {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	n, _ := strconv.Atoi(name[i:])
+	return n
+}
 
 func short(id string) string {
 	if len(id) > 11 {

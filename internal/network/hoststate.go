@@ -54,7 +54,7 @@ func (s *Service) HostState(ctx context.Context, host string) (datapath.HostStat
 	// first interface (eth0, then eth1…; among equals the port made first)
 	// that has a gateway, so a port attached later never takes it.
 	slices.SortStableFunc(dps, func(a, b datapath.Port) int {
-		return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(ifIndex(a.IfName), ifIndex(b.IfName)))
+		return cmp.Or(cmp.Compare(a.Netns, b.Netns), cmp.Compare(datapath.IfNumber(a.IfName), datapath.IfNumber(b.IfName)))
 	})
 	gateways := map[string]map[bool]bool{} // netns → is IPv4 → taken
 	for _, dp := range dps {
@@ -465,14 +465,4 @@ func (hs *hostStateBuilder) leg(p *Port) (datapath.RouterLeg, error) {
 		return datapath.RouterLeg{}, err
 	}
 	return datapath.RouterLeg{PortID: p.ID, NetworkID: p.NetworkID, MAC: mac, Addresses: addrs, MTU: n.MTU}, nil
-}
-
-// ifIndex is the number at the end of an interface name (eth1 → 1), or 0.
-func ifIndex(name string) int {
-	i := len(name)
-	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
-		i--
-	}
-	n, _ := strconv.Atoi(name[i:])
-	return n
 }

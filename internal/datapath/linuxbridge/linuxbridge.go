@@ -702,7 +702,7 @@ func portRoutes(p datapath.Port, peer int) []route {
 	// A server with several NICs has a default route through each; the
 	// metric (the NIC's number: eth0 0, eth1 1…) makes the first preferred
 	// and keeps the routes from clashing.
-	metric := ifNumber(p.IfName)
+	metric := datapath.IfNumber(p.IfName)
 	for _, g := range p.Gateways {
 		want = append(want, route{dst: defaultPrefix(g), gw: g, link: peer, metric: metric})
 	}
@@ -724,16 +724,6 @@ type route struct {
 	gw     netip.Addr
 	link   int
 	metric int
-}
-
-// ifNumber is the number at the end of an interface name (eth1 → 1), or 0.
-func ifNumber(name string) int {
-	i := len(name)
-	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
-		i--
-	}
-	n, _ := strconv.Atoi(name[i:])
-	return n
 }
 
 func routeKey(dst netip.Prefix, gw netip.Addr, metric int) string {
