@@ -897,17 +897,6 @@ func (s *Service) waitInit(ctx context.Context, id string) (string, error) {
 	}
 }
 
-// failCreate ends a container's create in Error without making it.
-func (s *Service) failCreate(ctx context.Context, id, reason string) {
-	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL,
-		task_state=NULL, updated_at=? WHERE uuid=? AND task=?`, stError, reason, nowText(), id, taskCreate)
-	if err != nil {
-		s.log.Error("recording container create", "container", id, "err", err)
-	} else if n, _ := res.RowsAffected(); n > 0 {
-		s.finishAction(ctx, id, errors.New(reason), "create")
-	}
-}
-
 // DeleteCapsule deletes a capsule in the background: its containers
 // (forced), then the capsule.
 func (s *Service) DeleteCapsule(ctx context.Context, c *api.Credentials, ref string) error {

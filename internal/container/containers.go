@@ -246,13 +246,14 @@ type NewContainer struct {
 	Run            bool
 }
 
-// Create records a container and makes it (and runs it, for run) in the
-// background.
 // Zun's default_memory (MiB) and default_cpu.
 const (
 	DefaultMemoryMB = 512
 	DefaultCPU      = 1.0
 )
+
+// Create records a container and makes it (and runs it, for run) in the
+// background.
 
 func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer) (Container, error) {
 	if n.Name == "" {
@@ -443,10 +444,7 @@ func (s *Service) build(ctx context.Context, id string) {
 	}
 	fail := func(err error) {
 		s.log.Warn("container create failed", "container", id, "err", err)
-		if recorded(s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL, task_state=NULL,
-			updated_at=? WHERE uuid=? AND task=?`, stError, err.Error(), nowText(), id, taskCreate)) {
-			s.finishAction(ctx, id, err, "create", "run")
-		}
+		s.failCreate(ctx, id, err.Error())
 	}
 	if err := s.plugPorts(ctx, &ct); err != nil {
 		if ctx.Err() == nil {
@@ -520,6 +518,21 @@ func (s *Service) build(ctx context.Context, id string) {
 	s.finishAction(ctx, id, nil, "create", "run")
 	if ct.Run {
 		s.syncNow(ctx)
+	}
+}
+
+// failCreate ends a container's create in Error with reason, and closes
+// the create's action, unless a delete (force) took the container over
+// meanwhile: it is then deleted, not left in Error.
+func (s *Service) failCreate(ctx context.Context, id, reason string) {
+	res, err := s.db.ExecContext(ctx, `UPDATE container_containers SET status=?, status_reason=?, task=NULL, task_state=NULL,
+		updated_at=? WHERE uuid=? AND task=?`, stError, reason, nowText(), id, taskCreate)
+	if err != nil {
+		s.log.Error("recording container create", "container", id, "err", err)
+		return
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		s.finishAction(ctx, id, errors.New(reason), "create", "run")
 	}
 }
 
