@@ -162,9 +162,11 @@ func Serve[Req, Resp any](b *Bus, subject string, fn func(ctx context.Context, r
 const MaxConcurrent = 32
 
 // ServeBy answers requests on subject with fn, concurrently, but one at a
-// time per key(req) (a server's id: work on one resource stays in order
+// time per key(req) (a server's id: work on one resource never overlaps
 // while 200 containers start at once, and a long exec does not hold up the
-// rest of the host). An empty key is not serialized at all.
+// rest of the host). An empty key is not serialized at all. Requests for
+// one key that arrive together may run in either order: callers (Call)
+// wait for each answer before they send the next.
 func ServeBy[Req, Resp any](b *Bus, subject string, key func(Req) string, fn func(ctx context.Context, req Req) (Resp, error)) (func(), error) {
 	var locks lockmap.Map
 	slots := make(chan struct{}, MaxConcurrent)

@@ -871,8 +871,12 @@ func (s *Service) buildCapsule(ctx context.Context, id string) {
 // failed, with no restart left). An error: the service is stopping.
 func (s *Service) waitInit(ctx context.Context, id string) (string, error) {
 	for {
-		s.syncNow(ctx)
 		ct, err := s.loadContainer(ctx, s.db, id)
+		if err == nil {
+			// What its host says now, this container only.
+			s.syncOne(ctx, ct)
+			ct, err = s.loadContainer(ctx, s.db, id)
+		}
 		if err != nil {
 			if api.IsNotFound(err) {
 				return "An init container of the capsule was deleted.", nil

@@ -66,14 +66,22 @@ func (s *Service) changeSecurityGroup(w http.ResponseWriter, r *http.Request, v 
 	}
 	// The groups the ports have now: those asked for at create, or the
 	// project's default when none was.
-	current := []string{}
-	for _, g := range ct.SecurityGroups {
-		if gid, err := s.networks.SecurityGroupID(ctx, ct.ProjectID, g); err == nil && !slices.Contains(current, gid) {
-			current = append(current, gid)
-		}
+	// A group deleted meanwhile is left out; any other failure stops
+	// here, or the ports would lose the group it failed to find.
+	names := ct.SecurityGroups
+	if len(names) == 0 {
+		names = []string{"default"}
 	}
-	if len(ct.SecurityGroups) == 0 {
-		if gid, err := s.networks.SecurityGroupID(ctx, ct.ProjectID, "default"); err == nil {
+	current := []string{}
+	for _, g := range names {
+		gid, err := s.networks.SecurityGroupID(ctx, ct.ProjectID, g)
+		if api.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(current, gid) {
 			current = append(current, gid)
 		}
 	}
