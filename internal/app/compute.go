@@ -81,13 +81,6 @@ func (a agentImages) OpenImage(ctx context.Context, id string) (io.ReadCloser, r
 // computeNetworks is compute's view of the network service.
 type computeNetworks struct{ net *network.Service }
 
-// PortStatus makes computeNetworks a compute.PortStatuser: os-interface
-// shows the port's status, and an attach waits for the datapath.
-func (a computeNetworks) PortStatus(ctx context.Context, id string) (string, error) {
-	p, err := a.net.GetPort(ctx, id)
-	return p.Status, err
-}
-
 // CheckNetwork is called while the API request is served, with the
 // caller's credentials: a cloud admin may boot on any network.
 func (a computeNetworks) CheckNetwork(ctx context.Context, project, id string) (string, error) {
@@ -149,7 +142,7 @@ func (a computeNetworks) DeletePort(ctx context.Context, id string) error {
 
 func toComputePort(p network.PortInfo) compute.Port {
 	out := compute.Port{ID: p.ID, ProjectID: p.ProjectID, NetworkID: p.NetworkID, NetworkName: p.NetworkName, MAC: p.MAC,
-		DeviceID: p.DeviceID, DeviceOwner: p.DeviceOwner, HostID: p.HostID, Addresses: p.Addresses, Gateways: p.Gateways, MTU: p.MTU}
+		DeviceID: p.DeviceID, DeviceOwner: p.DeviceOwner, HostID: p.HostID, Status: p.Status, Addresses: p.Addresses, Gateways: p.Gateways, MTU: p.MTU}
 	for _, f := range p.FixedIPs {
 		out.FixedIPs = append(out.FixedIPs, compute.FixedIP{SubnetID: f.SubnetID, IP: f.IP.String()})
 	}

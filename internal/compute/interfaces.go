@@ -32,14 +32,6 @@ import (
 // it. (As at boot, a port made for a net_id attach exists a moment before
 // its row does.)
 
-// PortStatuser is implemented by a Networks that knows a port's status
-// (Neutron's ACTIVE, DOWN, BUILD): the port_state of os-interface, and what
-// an attach waits for (a bounded time) so that the interface it answers
-// with is in the server. Without it a bound port shows ACTIVE.
-type PortStatuser interface {
-	PortStatus(ctx context.Context, portID string) (string, error)
-}
-
 // States of a row of compute_server_ports.
 const (
 	ifAttaching = "attaching"
@@ -144,10 +136,8 @@ func (s *Service) releaseInterface(ctx context.Context, row serverInterface) err
 
 // portState is a port's status as os-interface shows it.
 func (s *Service) portState(ctx context.Context, p Port) string {
-	if ps, ok := s.networks.(PortStatuser); ok {
-		if st, err := ps.PortStatus(ctx, p.ID); err == nil && st != "" {
-			return st
-		}
+	if p.Status != "" {
+		return p.Status
 	}
 	if p.HostID == "" {
 		return "DOWN"
@@ -155,16 +145,14 @@ func (s *Service) portState(ctx context.Context, p Port) string {
 	return "ACTIVE"
 }
 
-// waitPlugged waits, at most d, until the port is ACTIVE (its host plugged it).
+// waitPlugged waits, at most d, until the port is ACTIVE (its host plugged
+// it), so that the interface an attach answers with is in the server; a
+// Networks that knows no statuses is not waited for.
 func (s *Service) waitPlugged(ctx context.Context, portID string, d time.Duration) {
-	ps, ok := s.networks.(PortStatuser)
-	if !ok {
-		return
-	}
 	deadline := time.Now().Add(d)
 	for {
-		st, err := ps.PortStatus(ctx, portID)
-		if err != nil || st == "ACTIVE" || time.Now().After(deadline) {
+		p, err := s.networks.GetPort(ctx, portID)
+		if err != nil || p.Status == "" || p.Status == "ACTIVE" || time.Now().After(deadline) {
 			return
 		}
 		select {

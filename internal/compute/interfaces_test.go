@@ -51,17 +51,6 @@ func (n *ifNetworks) CreatePort(ctx context.Context, r PortRequest) (Port, error
 	return n.fakeNetworks.CreatePort(ctx, r)
 }
 
-func (n *ifNetworks) PortStatus(ctx context.Context, id string) (string, error) {
-	p, err := n.GetPort(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	if p.HostID == "" {
-		return "DOWN", nil
-	}
-	return "ACTIVE", nil
-}
-
 // ifname is the interface a port was bound as, and its namespace.
 func (n *ifNetworks) ifname(id string) string {
 	n.mu.Lock()

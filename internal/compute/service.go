@@ -53,10 +53,13 @@ type Port struct {
 	MAC                      string
 	DeviceID, DeviceOwner    string
 	HostID                   string
-	FixedIPs                 []FixedIP
-	Addresses                []netip.Prefix // fixed IPs with their subnets' prefix lengths
-	Gateways                 []netip.Addr
-	MTU                      int
+	// Status is Neutron's (ACTIVE, DOWN, BUILD): os-interface's
+	// port_state; "" when the Networks does not know it.
+	Status    string
+	FixedIPs  []FixedIP
+	Addresses []netip.Prefix // fixed IPs with their subnets' prefix lengths
+	Gateways  []netip.Addr
+	MTU       int
 }
 
 // PortRequest asks for a new port for a server.
