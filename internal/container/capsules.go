@@ -207,6 +207,12 @@ type capsuleTemplate struct {
 	Volumes map[string]capsuleVolume
 }
 
+// all is the template's containers in the order they are made: the init
+// containers, then the others.
+func (t capsuleTemplate) all() []capsuleContainer {
+	return append(slices.Clone(t.Inits), t.Containers...)
+}
+
 // capsuleVolume is a volume of a template (spec.volumes[].cinder): an
 // existing one (VolumeID) or a new one of Size GiB, deleted with the
 // capsule when AutoRemove.
@@ -429,7 +435,7 @@ func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 		t.Containers = append(t.Containers, ct)
 	}
 	names := map[string]bool{}
-	for _, ct := range append(slices.Clone(t.Inits), t.Containers...) {
+	for _, ct := range t.all() {
 		if ct.Name != "" {
 			if names[ct.Name] {
 				return t, templateError("two containers are named %s", ct.Name)
@@ -440,7 +446,7 @@ func (s *Service) parseTemplate(raw any) (capsuleTemplate, error) {
 	// Each volume is mounted, by one container (a Cinder volume attaches
 	// to one consumer; upstream assumes the same).
 	mountedBy := map[string]int{}
-	for _, ct := range append(slices.Clone(t.Inits), t.Containers...) {
+	for _, ct := range t.all() {
 		for _, m := range ct.Mounts {
 			if _, ok := t.Volumes[m.Name]; !ok {
 				return t, templateError("volume %s is mounted but not in spec.volumes", m.Name)
@@ -682,7 +688,7 @@ func (s *Service) CreateCapsule(ctx context.Context, c *api.Credentials, t capsu
 	var network string
 	// The init containers first (the first of all holds the capsule's
 	// network namespace), then the others.
-	all := append(slices.Clone(t.Inits), t.Containers...)
+	all := t.all()
 	isInit := func(i int) bool { return i < len(t.Inits) }
 	// mounts[i]: the volumes container i mounts, checked before anything
 	// is recorded.
