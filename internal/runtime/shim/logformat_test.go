@@ -86,3 +86,25 @@ func TestPartsWithoutIndex(t *testing.T) {
 		t.Errorf("index past the end: %+v", p)
 	}
 }
+
+// BenchmarkConsoleWrite: a chatty container's lines into the log and its
+// index (a record at most every millisecond, and at each change of stream).
+func BenchmarkConsoleWrite(b *testing.B) {
+	l, err := openConsole(filepath.Join(b.TempDir(), ConsoleFile), 4<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	line := []byte("2026-11-26 02:45:00 GET /index.html 200 612 bytes\n")
+	out, errs := stream{l, Stdout}, stream{l, Stderr}
+	b.SetBytes(int64(len(line)))
+	for i := 0; b.Loop(); i++ {
+		w := out
+		if i%10 == 0 {
+			w = errs
+		}
+		if _, err := w.Write(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
