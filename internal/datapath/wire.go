@@ -73,10 +73,11 @@ func (s HostState) MarshalJSON() ([]byte, error) {
 					b, _ := pr.MarshalBinary()
 					key.Write(b)
 				}
-				if n, ok = byContent[key.String()]; !ok {
+				k := key.String()
+				if n, ok = byContent[k]; !ok {
 					w.RemoteSets = append(w.RemoteSets, r.Remotes)
 					n = len(w.RemoteSets)
-					byContent[key.String()] = n
+					byContent[k] = n
 				}
 				byArray[a] = n
 			}
