@@ -40,8 +40,11 @@ import (
 // good once and for a minute (agent.TicketTTL), and kept by the agent of
 // the container's host, which checks it when the websocket connects
 // (Terminals.StartTerminal); a wrong, used or late token is a 403 before
-// the websocket is accepted. The Origin header, when a browser sends one,
-// must name the host the client reached, as Zun's proxy checks.
+// the websocket is accepted, the same 403 whether the container exists
+// or not and whatever its state (only a good token learns that the
+// container is not running: Zun's 409). The Origin header, when a
+// browser sends one, must name the host the client reached, as Zun's
+// proxy checks.
 //
 // On the websocket, the client's binary (or, with the "base64"
 // subprotocol, base64 text) messages are typed into the terminal, and
@@ -65,8 +68,10 @@ type Terminals interface {
 	// StartTerminal starts the session the token opened (session may be
 	// empty for an attach): what is read is what the terminal shows
 	// (io.EOF when the session ends), what is written is typed in, Close
-	// hangs up. A token that does not start a session is
-	// runtime.ErrNotFound.
+	// hangs up. The token is checked before anything about the container:
+	// a token that does not start a session is runtime.ErrNotFound,
+	// whatever the container's state; a good one for a container that is
+	// not running is runtime.ErrState.
 	StartTerminal(ctx context.Context, host, id, session, token string) (io.ReadWriteCloser, error)
 	// ResizeTerminal sets the size of an exec's terminal (session), or of
 	// the container's own (session ""). An unknown session is
@@ -224,44 +229,67 @@ func (s *Service) resizeTerminal(w http.ResponseWriter, r *http.Request, exec bo
 	return nil
 }
 
+// errBadWebsocketToken is the one answer to a websocket whose token does
+// not start a session: missing, wrong, used or late, for a container
+// that exists or not, whatever its state.
+func errBadWebsocketToken() error {
+	return api.Forbidden("Websocket token is invalid").WithType("invalid-websocket-token")
+}
+
 // handleWebsocket connects a client to the session its URL's token
 // opened, and relays until either side ends.
+//
+// The token is the caller's only credential, so nothing about the
+// container (whether it exists, its state) is told before the token has
+// been accepted: it is checked by the agent of the container's host
+// (StartTerminal), before the host looks at the container. Only then does
+// a container that is not running get Zun's 409.
 func (s *Service) handleWebsocket(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 	token, uuid, execID := q.Get("token"), q.Get("uuid"), q.Get("exec_id")
 	if token == "" || uuid == "" {
-		return api.Forbidden("Websocket token is invalid").WithType("invalid-websocket-token")
+		return errBadWebsocketToken()
 	}
 	if err := checkOrigin(r); err != nil {
 		return err
 	}
+	// A cloud without terminals, and a container that does not exist or
+	// has no host, have no session a token could start.
+	ts, err := s.terminals()
+	if err != nil {
+		return errBadWebsocketToken()
+	}
 	ct, err := s.loadContainer(ctx, s.db, uuid)
 	if err != nil {
 		if api.IsNotFound(err) {
-			return api.Forbidden("Websocket token is invalid").WithType("invalid-websocket-token")
+			return errBadWebsocketToken()
 		}
 		return err
+	}
+	if ct.Host == "" {
+		return errBadWebsocketToken()
 	}
 	action := "attach"
 	if execID != "" {
 		action = "execute"
 	}
-	if ct.Status != stRunning {
-		return invalidState(ct.UUID, action, ct.Status)
-	}
-	ts, err := s.terminals()
-	if err != nil {
-		return err
-	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	term, err := ts.StartTerminal(sctx, ct.Host, ct.UUID, execID, token)
 	cancel()
 	if errors.Is(err, runtime.ErrNotFound) {
-		return api.Forbidden("Websocket token is invalid").WithType("invalid-websocket-token")
+		return errBadWebsocketToken()
 	}
+	// The host took the token: a container that is not running (the host
+	// says so, runtime.ErrState, or the cloud does) is Zun's 409. (A host
+	// that cannot be reached could not check it: a server error, as any
+	// call to it.)
 	if err != nil {
 		return hostError(err, ct, action)
+	}
+	if ct.Status != stRunning {
+		term.Close()
+		return invalidState(ct.UUID, action, ct.Status)
 	}
 	defer term.Close()
 	// The origin is checked above, by host name as Zun does (the client
