@@ -148,6 +148,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	img, err := image.New(ctx, c.db, image.Config{
 		DataDir: filepath.Join(cfg.DataDir, "image"), MaxImageSize: cfg.ImageMaxSize,
 		ImageCountQuota: int64(cfg.ImageCountQuota), StorageQuota: cfg.ImageBytesQuota,
+		HashAlgorithm: cfg.ImageHashAlgorithm,
 	}, log.With("service", "image"))
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ type Config struct {
 	ImageMaxSize    int64 // bytes; 0 is the default (1 TiB)
 	ImageCountQuota int   // images per project; 0 is unlimited
 	ImageBytesQuota int64 // image bytes per project; 0 is unlimited
+	// ImageHashAlgorithm computes images' os_hash_value (Glance's
+	// hashing_algorithm); "" is sha512. Checked by the image service.
+	ImageHashAlgorithm string
 
 	PublicCIDR  string // the external network "public"; empty: 203.0.113.0/24
 	PrivateCIDR string // demo's network "private"; empty: 198.51.100.0/24
@@ -84,6 +87,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&c.RAMAllocationRatio, "ram-allocation-ratio", c.RAMAllocationRatio, "servers' memory per MB of the host's (Nova's ram_allocation_ratio)")
 	fs.Float64Var(&c.DiskAllocationRatio, "disk-allocation-ratio", c.DiskAllocationRatio, "servers' disk per GB of the data dir's filesystem (Nova's disk_allocation_ratio)")
 	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
+	fs.StringVar(&c.ImageHashAlgorithm, "image-hash-algorithm", c.ImageHashAlgorithm, "os_hash_algo of new image data (Glance's hashing_algorithm): sha512 (default), sha256, sha384, sha3_512, …")
 }
 
 // Parse reads the settings for a subcommand from args, the environment

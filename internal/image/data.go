@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"crypto/md5"
-	"crypto/sha512"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/blobfile"
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -54,9 +54,11 @@ func (s *Service) Open(ctx context.Context, id string) (io.ReadCloser, Image, er
 
 // receipt is data received into a temporary file.
 type receipt struct {
-	path        string
-	size        int64
-	md5, sha512 string
+	path string
+	size int64
+	// md5 is Glance's checksum; hash is os_hash_value, computed with
+	// hashAlgo (the service's hashing algorithm).
+	md5, hashAlgo, hash string
 }
 
 // errTooLarge: more data came than the image may have.
@@ -76,14 +78,16 @@ type block struct {
 	refs atomic.Int32
 }
 
-var blockPool = sync.Pool{New: func() any { return &block{buf: make([]byte, blockSize)} }}
+var blockPool = sync.Pool{New: func() any { return &block{buf: blobfile.NewBuffer(blockSize)} }}
 
 // receive streams r into a new file in the tmp directory, computing its MD5
-// and SHA-512 on the way, and fsyncs it. More than limit bytes is
+// and os_hash_value on the way, and fsyncs it. The file is written O_DIRECT
+// where the file system allows it (blobfile), so that the bytes reach the
+// disk while the hashes run rather than at the fsync. More than limit bytes is
 // errTooLarge; a read error (the client went away) is returned as is. On
 // any error the file is removed.
 func (s *Service) receive(r io.Reader, limit int64) (rc receipt, err error) {
-	f, err := os.CreateTemp(s.tmpDir, "upload-*")
+	f, direct, err := blobfile.CreateTemp(s.tmpDir, "upload-", true)
 	if err != nil {
 		return rc, err
 	}
@@ -93,8 +97,9 @@ func (s *Service) receive(r io.Reader, limit int64) (rc receipt, err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	md5h, shah := md5.New(), sha512.New()
-	sinks := []io.Writer{f, md5h, shah}
+	rc.hashAlgo = s.cfg.HashAlgorithm
+	md5h, shah := md5.New(), hashAlgorithms[rc.hashAlgo]()
+	sinks := []io.Writer{blobfile.NewWriter(f, direct), md5h, shah}
 	free := make(chan *block, pipelineDepth)
 	for range pipelineDepth {
 		free <- blockPool.Get().(*block)
@@ -172,7 +177,7 @@ func (s *Service) receive(r io.Reader, limit int64) (rc receipt, err error) {
 	}
 	rc.path = f.Name()
 	rc.md5 = hex.EncodeToString(md5h.Sum(nil))
-	rc.sha512 = hex.EncodeToString(shah.Sum(nil))
+	rc.hash = hex.EncodeToString(shah.Sum(nil))
 	return rc, nil
 }
 
@@ -289,12 +294,12 @@ func (s *Service) writeData(ctx context.Context, im Image, data io.Reader, sizeH
 		}
 		var res sql.Result
 		if stage {
-			res, err = tx.ExecContext(bg, `UPDATE images SET size=?, staged_checksum=?, staged_hash=?, updated_at=?
-				WHERE id=? AND status=?`, rc.size, rc.md5, rc.sha512, timeText(now()), im.ID, mid)
+			res, err = tx.ExecContext(bg, `UPDATE images SET size=?, staged_checksum=?, staged_hash=?, staged_hash_algo=?,
+				updated_at=? WHERE id=? AND status=?`, rc.size, rc.md5, rc.hash, rc.hashAlgo, timeText(now()), im.ID, mid)
 		} else {
-			res, err = tx.ExecContext(bg, `UPDATE images SET status=?, size=?, virtual_size=?, checksum=?, os_hash_algo='sha512',
+			res, err = tx.ExecContext(bg, `UPDATE images SET status=?, size=?, virtual_size=?, checksum=?, os_hash_algo=?,
 				os_hash_value=?, format=?, updated_at=? WHERE id=? AND status=?`, StatusActive, rc.size, nullSize(format.VirtualSize),
-				rc.md5, rc.sha512, formatJSON(format), timeText(now()), im.ID, mid)
+				rc.md5, rc.hashAlgo, rc.hash, formatJSON(format), timeText(now()), im.ID, mid)
 		}
 		if err != nil {
 			return err
@@ -361,8 +366,8 @@ func (s *Service) claim(ctx context.Context, id, from, to string) error {
 // size and hashes, and removes staged bytes.
 func (s *Service) resetQueued(ctx context.Context, id, from string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE images SET status='queued', size=NULL, virtual_size=NULL, checksum=NULL,
-		os_hash_algo=NULL, os_hash_value=NULL, staged_checksum=NULL, staged_hash=NULL, format='{}', updated_at=?
-		WHERE id=? AND status=?`, timeText(now()), id, from)
+		os_hash_algo=NULL, os_hash_value=NULL, staged_checksum=NULL, staged_hash=NULL, staged_hash_algo=NULL, format='{}',
+		updated_at=? WHERE id=? AND status=?`, timeText(now()), id, from)
 	if from == StatusUploading || from == StatusImporting {
 		if rerr := os.Remove(filepath.Join(s.stagingDir, id)); rerr == nil {
 			syncDir(s.stagingDir)
@@ -423,8 +428,9 @@ func (s *Service) Import(ctx context.Context, id string) (Image, error) {
 		return fail(err)
 	}
 	err = s.db.Tx(bg, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(bg, `UPDATE images SET status=?, checksum=staged_checksum, os_hash_algo='sha512',
-			os_hash_value=staged_hash, staged_checksum=NULL, staged_hash=NULL, virtual_size=?, format=?, updated_at=?
+		res, err := tx.ExecContext(bg, `UPDATE images SET status=?, checksum=staged_checksum,
+			os_hash_algo=coalesce(staged_hash_algo, 'sha512'), os_hash_value=staged_hash,
+			staged_checksum=NULL, staged_hash=NULL, staged_hash_algo=NULL, virtual_size=?, format=?, updated_at=?
 			WHERE id=? AND status=?`, StatusActive, nullSize(format.VirtualSize), formatJSON(format), timeText(now()), id, StatusImporting)
 		if err != nil {
 			return err

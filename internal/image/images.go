@@ -49,7 +49,7 @@ type Image struct {
 	Size            *int64
 	VirtualSize     *int64
 	Checksum        string // MD5 of the data, hex
-	OSHashAlgo      string // "sha512" once there is data
+	OSHashAlgo      string // the hashing algorithm (sha512 by default) once there is data
 	OSHashValue     string
 	MinDisk         int64 // GiB
 	MinRAM          int64 // MiB

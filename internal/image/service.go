@@ -32,6 +32,10 @@ type Config struct {
 	// StorageQuota is how many bytes of image data (active and staged) a
 	// project may store (Glance's image_size_total); 0 means unlimited.
 	StorageQuota int64
+	// HashAlgorithm computes os_hash_value (Glance's hashing_algorithm):
+	// a hashlib name from hashAlgorithms; "" means sha512. It costs the
+	// upload's speed: SHA-512 is the slowest part of receiving an image.
+	HashAlgorithm string
 }
 
 // Glance's per-image limits (image_property_quota, image_tag_quota,
@@ -62,6 +66,12 @@ type Service struct {
 func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Service, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("image: no data directory configured")
+	}
+	if cfg.HashAlgorithm == "" {
+		cfg.HashAlgorithm = DefaultHashAlgorithm
+	}
+	if err := CheckHashAlgorithm(cfg.HashAlgorithm); err != nil {
+		return nil, err
 	}
 	if cfg.MaxImageSize <= 0 {
 		cfg.MaxImageSize = defaultMaxImageSize

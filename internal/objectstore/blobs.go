@@ -4,16 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/monostack/monostack/internal/blobfile"
 )
 
 // blobStore keeps object bytes in files named for a hash of the object's
@@ -79,44 +77,10 @@ func isHex(s string) bool {
 
 func (b *blobStore) path(rel string) string { return filepath.Join(b.objects, filepath.FromSlash(rel)) }
 
-// createTemp opens a new temporary file. With direct it asks for O_DIRECT
-// (writes go to the device, not through the page cache), and says whether
-// it got it: file systems without it (tmpfs) get a plain file.
+// createTemp opens a new temporary file, with O_DIRECT if direct and the
+// file system allows it (isDirect says).
 func (b *blobStore) createTemp(direct bool) (f *os.File, isDirect bool, err error) {
-	if direct {
-		var r [12]byte
-		rand.Read(r[:])
-		name := filepath.Join(b.tmp, "put-"+hex.EncodeToString(r[:]))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_DIRECT, 0o600)
-		if err == nil {
-			return f, true, nil
-		}
-		if !errors.Is(err, syscall.EINVAL) {
-			return nil, false, err
-		}
-	}
-	f, err = os.CreateTemp(b.tmp, "put-")
-	return f, false, err
-}
-
-// dropDirect turns O_DIRECT off, for the unaligned tail of a file.
-func dropDirect(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ferr error
-	err = rc.Control(func(fd uintptr) {
-		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		if err == nil {
-			_, err = unix.FcntlInt(fd, unix.F_SETFL, flags&^unix.O_DIRECT)
-		}
-		ferr = err
-	})
-	if err != nil {
-		return err
-	}
-	return ferr
+	return blobfile.CreateTemp(b.tmp, "put-", direct)
 }
 
 // install makes the temporary file f durable under rel: rename it into

@@ -10,13 +10,10 @@ import (
 	"io"
 	"os"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/blobfile"
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -228,22 +225,15 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 	}
 }
 
-// writeBehind is how much of an upload is written before its writeback is
-// started.
-const writeBehind = 1 << 20
-
 // copyBufs are the buffers object bytes stream through: 1 MiB, aligned for
 // O_DIRECT.
 var copyBufs = sync.Pool{New: func() any {
-	b := make([]byte, copyBufSize+directAlign)
-	off := directAlign - int(uintptr(unsafe.Pointer(&b[0]))%directAlign)
-	b = b[off : off+copyBufSize]
+	b := blobfile.NewBuffer(copyBufSize)
 	return &b
 }}
 
 const (
 	copyBufSize = 1 << 20
-	directAlign = 4096
 	// directMinSize is the size from which an upload bypasses the page
 	// cache (O_DIRECT): copying gigabytes into fresh page cache costs more
 	// CPU than the hashing, and the fsync then has nothing left to write.
@@ -334,9 +324,10 @@ func (s *Service) copyIn(f *os.File, direct bool, h hash.Hash, body io.Reader) (
 	if !direct {
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
-		w := &fileWriter{f: f}
+		w := blobfile.NewWriter(f, false)
 		return s.readChunks(body, h, func() *[]byte { return bp }, func(bp *[]byte, k int) error {
-			return w.write((*bp)[:k])
+			_, err := w.Write((*bp)[:k])
+			return storageError(err)
 		})
 	}
 	const depth = 3
@@ -352,11 +343,12 @@ func (s *Service) copyIn(f *os.File, direct bool, h hash.Hash, body io.Reader) (
 	failed := make(chan struct{})
 	werr := make(chan error, 1)
 	go func() {
-		w := &fileWriter{f: f, direct: true}
+		w := blobfile.NewWriter(f, true)
 		var err error
 		for c := range full {
 			if err == nil {
-				if err = w.write((*c.bp)[:c.k]); err != nil {
+				if _, err = w.Write((*c.bp)[:c.k]); err != nil {
+					err = storageError(err)
 					close(failed)
 				}
 			}
@@ -420,60 +412,4 @@ func (s *Service) readChunks(body io.Reader, h hash.Hash, next func() *[]byte, p
 			return n, errClientDisconnect(rerr)
 		}
 	}
-}
-
-// fileWriter writes an upload's chunks, starting writeback early on a
-// plain file and switching an O_DIRECT file to plain for its unaligned
-// tail.
-type fileWriter struct {
-	f       *os.File
-	direct  bool
-	n       int64
-	flushed int64
-}
-
-func (w *fileWriter) write(b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	if w.direct && len(b)%directAlign == 0 {
-		_, err := w.f.Write(b)
-		if err == nil {
-			w.n += int64(len(b))
-			return nil
-		}
-		if !errors.Is(err, syscall.EINVAL) {
-			return storageError(err)
-		}
-		// A file system that opens O_DIRECT files but will not write
-		// them: go on through the page cache.
-		if err := dropDirect(w.f); err != nil {
-			return err
-		}
-		w.direct = false
-	}
-	if w.direct {
-		aligned := len(b) - len(b)%directAlign
-		if aligned > 0 {
-			if _, err := w.f.Write(b[:aligned]); err != nil {
-				return storageError(err)
-			}
-			w.n += int64(aligned)
-		}
-		if err := dropDirect(w.f); err != nil {
-			return err
-		}
-		w.direct, b = false, b[aligned:]
-	}
-	if _, err := w.f.Write(b); err != nil {
-		return storageError(err)
-	}
-	w.n += int64(len(b))
-	// Start writing back what is written so far, so that the fsync at the
-	// end finds little left to do.
-	if !w.direct && w.n-w.flushed >= writeBehind {
-		unix.SyncFileRange(int(w.f.Fd()), w.flushed, w.n-w.flushed, unix.SYNC_FILE_RANGE_WRITE)
-		w.flushed = w.n
-	}
-	return nil
 }
