@@ -113,7 +113,13 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	size := st.Size()
-	offset, length, partial, err := parseRange(r.Header.Get("Range"), size)
+	rng := r.Header.Get("Range")
+	if rng == "" && r.Header.Get("Content-Range") != "" {
+		if rng, err = legacyRange(r.Header.Get("Content-Range")); err != nil {
+			return err
+		}
+	}
+	offset, length, partial, err := parseRange(rng, size)
 	if err != nil {
 		return err
 	}
@@ -142,6 +148,31 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 		s.log.Debug("download cut", "image", id, "err", err)
 	}
 	return nil
+}
+
+// legacyRange turns a Content-Range request header ("bytes a-b/len" or
+// "bytes a-b/*"), which Glance still honours on downloads for old
+// clients when there is no Range, into the Range it means; a malformed
+// one is Glance's 400.
+func legacyRange(h string) (string, error) {
+	bad := api.BadRequest("Malformed Content-Range header: %s", h)
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes ")
+	span, length, slash := strings.Cut(spec, "/")
+	a, b, dash := strings.Cut(span, "-")
+	if !ok || !slash || !dash {
+		return "", bad
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start {
+		return "", bad
+	}
+	if length != "*" {
+		if n, err := strconv.ParseInt(length, 10, 64); err != nil || end >= n {
+			return "", bad
+		}
+	}
+	return fmt.Sprintf("bytes=%d-%d", start, end), nil
 }
 
 // parseRange reads a single-range Range header as Glance does: "bytes=a-b",
