@@ -44,6 +44,7 @@ func (e *entity) close() {
 // object are already in w.
 func (s *Service) serve(w http.ResponseWriter, r *http.Request, e *entity) error {
 	defer e.close()
+	e.contentType = withoutSwiftBytes(e.contentType) // rows written before it was dropped on PUT
 	h := w.Header()
 	h.Set("Content-Type", e.contentType)
 	h.Set("Etag", e.etagHeader)

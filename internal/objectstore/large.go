@@ -184,6 +184,29 @@ func (s *Service) handlePutSLO(rq *request, c *Container) error {
 	return written(rq.w, http.StatusCreated)
 }
 
+// reservedSLOHeader reports whether an object request carries
+// X-Static-Large-Object (with any value) where Swift's slo middleware
+// refuses it: on anything but a manifest PUT (?multipart-manifest=put), a
+// manifest DELETE (?multipart-manifest=delete), a GET or a HEAD. A bulk
+// delete is answered before slo sees it.
+func reservedSLOHeader(rq *request) bool {
+	if _, ok := rq.r.Header[hdrStatic]; !ok {
+		return false
+	}
+	mm := rq.q.Get("multipart-manifest")
+	switch rq.r.Method {
+	case http.MethodGet, http.MethodHead:
+		return false
+	case http.MethodPut:
+		return mm != "put"
+	case http.MethodDelete:
+		return mm != "delete"
+	case http.MethodPost:
+		return !rq.q.Has("bulk-delete") || rq.tempURL != nil
+	}
+	return true
+}
+
 // sloInput is a validated segment of a manifest PUT.
 type sloInput struct {
 	path string // "" for a data segment

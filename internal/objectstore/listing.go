@@ -315,6 +315,7 @@ func objectSource(containerID int64, now int64) listSource {
 			var e listEntry
 			var m string
 			err := r.Scan(&e.name, &e.etag, &e.size, &e.contentType, &e.modified, &m)
+			e.contentType = withoutSwiftBytes(e.contentType)
 			if m != "{}" {
 				e.sloETag = decodeMeta(m)[sysSLOETag]
 			}

@@ -166,7 +166,7 @@ func guessType(name string) string {
 
 // contentTypeOf is the content type a PUT gives an object.
 func contentTypeOf(r *http.Request, name string) (string, error) {
-	ct := r.Header.Get("Content-Type")
+	ct := withoutSwiftBytes(r.Header.Get("Content-Type"))
 	if ct == "" || trueValue(r.Header.Get("X-Detect-Content-Type")) {
 		return guessType(name), nil
 	}
@@ -174,6 +174,25 @@ func contentTypeOf(r *http.Request, name string) (string, error) {
 		return "", errBadRequest("Invalid Content-Type")
 	}
 	return ct, nil
+}
+
+// withoutSwiftBytes drops the swift_bytes parameter from a content type.
+// It is Swift's internal channel (slo appends it to carry an SLO's total
+// size to the container listing) and its proxy strips it from whatever
+// clients see, so it is never kept nor shown here.
+func withoutSwiftBytes(ct string) string {
+	if !strings.Contains(strings.ToLower(ct), "swift_bytes") {
+		return ct
+	}
+	parts := strings.Split(ct, ";")
+	out := []string{parts[0]}
+	for _, p := range parts[1:] {
+		if k, _, _ := strings.Cut(p, "="); strings.EqualFold(strings.TrimSpace(k), "swift_bytes") {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.TrimSpace(strings.Join(out, ";"))
 }
 
 // deleteAtOf reads X-Delete-After (which wins) or X-Delete-At: the Unix
@@ -318,7 +337,7 @@ func (s *Service) handlePostObject(rq *request) error {
 			return err
 		}
 	}
-	ct := h.Get("Content-Type")
+	ct := withoutSwiftBytes(h.Get("Content-Type"))
 	if !utf8.ValidString(ct) {
 		return errBadRequest("Invalid Content-Type")
 	}

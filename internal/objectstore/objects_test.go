@@ -380,3 +380,49 @@ func TestObjectMetadataLimits(t *testing.T) {
 	}
 	tc.must(400, tc.do("POST", tc.demoPath("c"), tc.demo, nil, "X-Container-Meta-One-More", "x"))
 }
+
+// TestObjectSwiftBytesHidden: swift_bytes is Swift's internal content-type
+// parameter (slo's total size); a client's is dropped, never shown by
+// HEAD, GET or listings, nor taken as the listed size.
+func TestObjectSwiftBytesHidden(t *testing.T) {
+	tc := newTestCloud(t)
+	tc.mkContainer("c")
+	tc.put("c", "a", "hello", "Content-Type", "text/plain;swift_bytes=5000")
+	tc.put("c", "b", "hello", "Content-Type", "text/plain; charset=utf-8; swift_bytes=7")
+	tc.put("c", "only", "hello", "Content-Type", ";swift_bytes=7")
+	tc.put("c", "post", "hello", "Content-Type", "text/plain")
+	tc.must(202, tc.do("POST", tc.demoPath("c", "post"), tc.demo, nil, "Content-Type", "text/csv;swift_bytes=9"))
+	want := map[string]string{"a": "text/plain", "b": "text/plain; charset=utf-8", "only": "application/octet-stream", "post": "text/csv"}
+	for name, ct := range want {
+		for _, m := range []string{"HEAD", "GET"} {
+			res := tc.must(200, tc.do(m, tc.demoPath("c", name), tc.demo, nil))
+			if res.Header.Get("Content-Type") != ct {
+				t.Errorf("%s %s: Content-Type %q, want %q", m, name, res.Header.Get("Content-Type"), ct)
+			}
+		}
+	}
+	// A range request's parts too.
+	res := tc.must(206, tc.do("GET", tc.demoPath("c", "a"), tc.demo, nil, "Range", "bytes=0-0,2-3"))
+	if strings.Contains(string(res.Body), "swift_bytes") {
+		t.Errorf("multipart parts show swift_bytes: %q", res.Body)
+	}
+	for _, e := range tc.must(200, tc.do("GET", tc.demoPath("c")+"?format=json", tc.demo, nil)).List(t) {
+		if e["content_type"] != want[e["name"].(string)] || e["bytes"] != 5.0 {
+			t.Errorf("listed as %v", e)
+		}
+	}
+	res = tc.must(200, tc.do("GET", tc.demoPath("c")+"?format=xml", tc.demo, nil))
+	if strings.Contains(string(res.Body), "swift_bytes") {
+		t.Errorf("XML listing shows swift_bytes: %s", res.Body)
+	}
+	// Rows stored before the parameter was dropped are shown without it.
+	if _, err := tc.db.Exec(`UPDATE swift_objects SET content_type = 'image/png;swift_bytes=3' WHERE name = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := tc.must(200, tc.do("GET", tc.demoPath("c", "a"), tc.demo, nil)).Header.Get("Content-Type"); got != "image/png" {
+		t.Errorf("legacy row served as %q", got)
+	}
+	if l := tc.must(200, tc.do("GET", tc.demoPath("c")+"?format=json&limit=1", tc.demo, nil)).List(t); l[0]["content_type"] != "image/png" {
+		t.Errorf("legacy row listed as %v", l[0])
+	}
+}

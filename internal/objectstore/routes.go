@@ -30,6 +30,10 @@ func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logge
 	rt.Public("GET /info", s.handleInfo)
 	rt.Optional("/v1/", s.handle)
 	rt.Optional("/v1.0/", s.handle)
+	// CORS preflights carry no token (a browser sends none), and Swift's
+	// auth middlewares let OPTIONS through untouched.
+	rt.Public("OPTIONS /v1/", s.handle)
+	rt.Public("OPTIONS /v1.0/", s.handle)
 	return rt
 }
 
@@ -99,24 +103,37 @@ func (s *Service) serveV1(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkHeaderSizes(r.Header); err != nil {
 		return err
 	}
-	if rq.q.Has("temp_url_sig") || rq.q.Has("temp_url_expires") {
-		if r.Method == "OPTIONS" {
-			return errMethod(r.Method)
-		}
+	// Swift's tempurl middleware passes OPTIONS on untouched.
+	if (rq.q.Has("temp_url_sig") || rq.q.Has("temp_url_expires")) && r.Method != http.MethodOptions {
 		g, err := s.checkTempURL(rq)
 		if err != nil {
 			return err
 		}
 		rq.tempURL = g
 	}
+	if rq.object != "" && reservedSLOHeader(rq) {
+		return errBadRequest("X-Static-Large-Object is a reserved header. " +
+			"To create a static large object add query param multipart-manifest=put.")
+	}
+	if r.Method == http.MethodOptions {
+		return s.handleOptions(rq)
+	}
 	switch {
 	case rq.object != "":
-		return s.handleObject(rq)
+		cw, err := s.corsActual(rq)
+		if err != nil {
+			return err
+		}
+		return cw.done(s.handleObject(rq))
 	case rq.container != "":
 		if rq.tempURL != nil {
 			return errUnauthorized()
 		}
-		return s.handleContainer(rq)
+		cw, err := s.corsActual(rq)
+		if err != nil {
+			return err
+		}
+		return cw.done(s.handleContainer(rq))
 	default:
 		if rq.tempURL != nil {
 			return errUnauthorized()
