@@ -112,7 +112,7 @@ func main() {
 	flag.IntVar(&o.imageMiB, "image-mib", 1024, "size of the image the image-upload benchmark uploads and downloads, in MiB")
 	flag.IntVar(&o.starts, "starts", 5, "with --bin: cold starts (and restarts) to time")
 	flag.DurationVar(&o.idle, "idle", 2*time.Second, "with --bin: how long a started monostack idles before its RSS is read")
-	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, server-scale, volume, container, ports (root only), image-upload (never by default)")
+	flag.StringVar(&o.only, "only", "", "comma-separated subset of: start,validate,validate-uncached,issue-token,issue-password; or server-create, server-scale, volume, container, ports (root only), image-upload, swift (never by default)")
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the temporary data dirs (default $TMPDIR)")
 	flag.StringVar(&o.upArgs, "up-args", "", "with --bin: more arguments for `up`, space-separated (e.g. \"--bcrypt-cost 4\")")
 	flag.Usage = func() {
@@ -189,10 +189,11 @@ func (o *options) check() error {
 
 // allBenchmarks run by default; rootBenchmarks run only when named in
 // --only, since they need root and the host side (runc, the datapath,
-// loop devices); image-upload needs no root but writes and reads GiBs.
+// loop devices); image-upload and swift need no root but write and read
+// GiBs.
 var (
 	allBenchmarks  = []string{"start", "validate", "validate-uncached", "issue-token", "issue-password"}
-	rootBenchmarks = []string{"server-create", "server-scale", "volume", "container", "ports", "image-upload"}
+	rootBenchmarks = []string{"server-create", "server-scale", "volume", "container", "ports", "image-upload", "swift"}
 )
 
 func (o *options) selected() []string {
@@ -355,6 +356,13 @@ func run(ctx context.Context, o options, out io.Writer) (retErr error) {
 	}
 	if o.wants("image-upload") {
 		r, err := imageUpload(ctx, base, creds, dataDir, pid, o.imageMiB)
+		rows = append(rows, r...)
+		if err != nil {
+			return err
+		}
+	}
+	if o.wants("swift") {
+		r, err := swiftBenchmarks(ctx, base, creds, pid, o.duration)
 		rows = append(rows, r...)
 		if err != nil {
 			return err
