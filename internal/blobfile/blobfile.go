@@ -2,14 +2,16 @@
 // temporary files opened with O_DIRECT where the file system allows it,
 // buffers aligned for them, and a Writer that keeps the writing cheap.
 //
-// Why O_DIRECT: an upload of gigabytes written through the page cache
-// costs a copy of every byte and, since the kernel starts writeback only
-// past dirty_background_ratio (gigabytes on a large host), leaves nearly
-// all of the writing to the fsync that ends the upload: a second or more
-// of waiting after the last byte of a 1 GiB image. Written O_DIRECT, the
-// bytes go to the device as they come and the fsync finds nothing left.
-// Where O_DIRECT is refused (tmpfs), the Writer starts writeback of each
-// MiB as it is written (sync_file_range), with the same effect.
+// The problem both solve: an upload of gigabytes written through the page
+// cache as is leaves nearly all of the writing to the fsync that ends it,
+// since the kernel starts writeback only past dirty_background_ratio
+// (gigabytes on a large host): a second or more of waiting after the last
+// byte of a 1 GiB image. Written O_DIRECT (the object store's large
+// objects), the bytes go to the device as they come, with no page-cache
+// copy, and the fsync finds nothing left. Written through the page cache
+// (the image store, whose files are read again soon, and file systems
+// that refuse O_DIRECT), the Writer starts writeback of each MiB as it is
+// written (sync_file_range), with the same effect on the fsync.
 package blobfile
 
 import (
