@@ -333,7 +333,7 @@ func (r *Runtime) spawnShim(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("start shim: %w", err)
 	}
-	go cmd.Wait() // reap it if it ends while we run
+	reapLater(cmd.Process) // reap it whenever it ends
 
 	type answer struct {
 		ready shim.Ready
