@@ -42,13 +42,9 @@ func (s HostState) MarshalJSON() ([]byte, error) {
 	if s.Ports != nil {
 		w.Ports = make([]portWire, len(s.Ports))
 	}
-	// Lists are found again by their backing array first (the network
-	// service shares one per group and family), then by content.
-	type ref struct {
-		p *netip.Prefix
-		n int
-	}
-	byArray := map[ref]int{}
+	// Lists are found again by their backing array first (ListKey), then
+	// by content.
+	byArray := map[ListKey]int{}
 	byContent := map[string]int{}
 	var key strings.Builder
 	for i, p := range s.Ports {
@@ -65,7 +61,7 @@ func (s HostState) MarshalJSON() ([]byte, error) {
 				pw.Rules[j] = rw
 				continue
 			}
-			a := ref{unsafe.SliceData(r.Remotes), len(r.Remotes)}
+			a := KeyOf(r.Remotes)
 			n, ok := byArray[a]
 			if !ok {
 				key.Reset()
@@ -121,3 +117,17 @@ func (s *HostState) UnmarshalJSON(b []byte) error {
 	*s = out
 	return nil
 }
+
+// ListKey names a list of prefixes by its backing array and length. The
+// network service shares one list per remote group and family among all
+// the rules that name the group, so the same list comes back in every
+// port of the group: with the key, a list met again is known without
+// reading it (what made the wire form and the firewall's chain names cost
+// the square of the ports before).
+type ListKey struct {
+	p *netip.Prefix
+	n int
+}
+
+// KeyOf is ps's ListKey.
+func KeyOf(ps []netip.Prefix) ListKey { return ListKey{unsafe.SliceData(ps), len(ps)} }

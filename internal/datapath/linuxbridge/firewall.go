@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"unsafe"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -140,19 +139,14 @@ func fingerprint(m any) string {
 // (the decoded HostState shares one per group and family), and a rule
 // contributes that digest.
 type chainNamer struct {
-	lists map[listKey][sha256.Size]byte
+	lists map[datapath.ListKey][sha256.Size]byte
 	buf   []byte
 }
 
-type listKey struct {
-	p *netip.Prefix
-	n int
-}
-
-func newChainNamer() *chainNamer { return &chainNamer{lists: map[listKey][sha256.Size]byte{}} }
+func newChainNamer() *chainNamer { return &chainNamer{lists: map[datapath.ListKey][sha256.Size]byte{}} }
 
 func (c *chainNamer) list(ps []netip.Prefix) [sha256.Size]byte {
-	k := listKey{unsafe.SliceData(ps), len(ps)}
+	k := datapath.KeyOf(ps)
 	if d, ok := c.lists[k]; ok {
 		return d
 	}
