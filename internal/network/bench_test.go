@@ -45,3 +45,25 @@ func BenchmarkCreatePort(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkListPorts lists 1,000 ports of a network as the port benchmark's
+// poller does (?network_id=&status=ACTIVE&fields=id; none is ACTIVE with
+// the recording Syncer) and as a plain listing of the network.
+//
+//	go test ./internal/network -run '^$' -bench ListPorts
+func BenchmarkListPorts(b *testing.B) {
+	tc := newTestCloud(b)
+	tc.must(200, tc.do("PUT", "/network/v2.0/quotas/"+tc.demoProject, tc.admin, map[string]any{"quota": map[string]any{"port": -1}}))
+	nid, _ := tc.netWithSubnet(tc.demo, "bench", "10.128.0.0/16")
+	body := map[string]any{"port": map[string]any{"network_id": nid, "device_owner": "compute:nova"}}
+	for range 1000 {
+		tc.must(http.StatusCreated, tc.do("POST", "/network/v2.0/ports", tc.demo, body))
+	}
+	for _, q := range []string{"status=ACTIVE&fields=id", "fields=id"} {
+		b.Run(q, func(b *testing.B) {
+			for b.Loop() {
+				tc.must(200, tc.do("GET", "/network/v2.0/ports?network_id="+nid+"&"+q, tc.demo, nil))
+			}
+		})
+	}
+}

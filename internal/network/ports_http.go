@@ -39,10 +39,14 @@ func (s *Service) handleListPorts(w http.ResponseWriter, r *http.Request) error 
 		where = `(p.project_id=? OR p.network_id IN (SELECT id FROM networks WHERE project_id=?))`
 		args = []any{c.project, c.project}
 	}
-	// Narrow in SQL what is cheap to narrow; the generic filters still apply.
-	for _, col := range []string{"network_id", "device_id", "device_owner"} {
-		if vs := lq.filters[col]; len(vs) > 0 {
-			where += ` AND p.` + col + ` IN (` + placeholders(len(vs)) + `)`
+	// Narrow in SQL what is cheap to narrow (attributes that are their
+	// column's value as is); the generic filters still apply. A poller of
+	// a network's ACTIVE ports no longer loads all of them.
+	for _, f := range [][2]string{{"network_id", "network_id"}, {"device_id", "device_id"},
+		{"device_owner", "device_owner"}, {"status", "status"}, {"id", "id"}, {"mac_address", "mac_address"},
+		{"project_id", "project_id"}, {"tenant_id", "project_id"}} {
+		if vs := lq.filters[f[0]]; len(vs) > 0 {
+			where += ` AND p.` + f[1] + ` IN (` + placeholders(len(vs)) + `)`
 			args = append(args, toAny(vs)...)
 		}
 	}
