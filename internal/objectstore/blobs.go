@@ -56,7 +56,9 @@ func newFileName(account, container, name string) string {
 }
 
 // validFileName reports whether rel has the shape newFileName makes; the
-// start-up check removes anything else it finds.
+// start-up check removes anything else it finds. Names of blobs in the
+// database ("db/" + such a name, see inline.go) never pass: they are not
+// files.
 func validFileName(rel string) bool {
 	dir, base, ok := strings.Cut(rel, "/")
 	if !ok || len(dir) != 3 || !isHex(dir) || len(base) < 66 || base[64] != '-' || !strings.HasPrefix(base, dir) {

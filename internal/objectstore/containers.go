@@ -140,6 +140,11 @@ func (s *Service) deleteContainer(ctx context.Context, account, name string) err
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		for _, f := range files {
+			if err := s.deleteBlob(ctx, tx, f); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM swift_objects WHERE container_id=?`, c.ID); err != nil {
 			return err
 		}
@@ -156,8 +161,13 @@ func (s *Service) deleteContainer(ctx context.Context, account, name string) err
 }
 
 // removeFile removes a file whose row is gone; a failure only leaves an
-// orphan for the next start-up check, so it is logged, not returned.
+// orphan for the next start-up check, so it is logged, not returned. A
+// blob in the database went with its row, in the same transaction: for
+// one, removeFile does nothing.
 func (s *Service) removeFile(rel string) {
+	if isDBFile(rel) {
+		return
+	}
 	if err := s.blobs.remove(rel); err != nil {
 		s.log.Warn("removing object file", "file", rel, "err", err)
 	}

@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +11,9 @@ import (
 	"github.com/monostack/monostack/internal/api"
 )
 
-// piece is a run of bytes of an entity: bytes [off, off+n) of a file, or
-// inline data (an SLO data segment).
+// piece is a run of bytes of an entity: bytes [off, off+n) of a file or
+// of a blob in the database (a file named "db/..."), or data in memory (an
+// SLO data segment, or a blob already read).
 type piece struct {
 	file   string
 	off, n int64
@@ -75,7 +77,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, e *entity) error
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, e.size))
 			h.Set("Content-Length", strconv.FormatInt(rg.end-rg.start, 10))
 			w.WriteHeader(http.StatusPartialContent)
-			return s.writeRange(w, e, rg.start, rg.end)
+			return s.writeRange(r.Context(), w, e, rg.start, rg.end)
 		default:
 			boundary := newBoundary()
 			heads, tail, length := multipartParts(ranges, e.contentType, boundary, e.size)
@@ -86,7 +88,7 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, e *entity) error
 				if _, err := io.WriteString(w, heads[i]); err != nil {
 					return nil
 				}
-				if err := s.writeRange(w, e, rg.start, rg.end); err != nil {
+				if err := s.writeRange(r.Context(), w, e, rg.start, rg.end); err != nil {
 					return err
 				}
 			}
@@ -96,14 +98,14 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, e *entity) error
 	}
 	h.Set("Content-Length", strconv.FormatInt(e.size, 10))
 	w.WriteHeader(http.StatusOK)
-	return s.writeRange(w, e, 0, e.size)
+	return s.writeRange(r.Context(), w, e, 0, e.size)
 }
 
 // writeRange writes bytes [start, end) of the entity. The status line is
 // sent by then, so a failure (the client gone, or a segment removed
 // meanwhile) can only cut the connection.
-func (s *Service) writeRange(w io.Writer, e *entity, start, end int64) error {
-	if err := s.copyPieces(w, e, start, end); err != nil {
+func (s *Service) writeRange(ctx context.Context, w io.Writer, e *entity, start, end int64) error {
+	if err := s.copyPieces(ctx, w, e, start, end); err != nil {
 		s.log.Debug("object body cut short", "err", err)
 		panic(http.ErrAbortHandler)
 	}
@@ -111,7 +113,7 @@ func (s *Service) writeRange(w io.Writer, e *entity, start, end int64) error {
 }
 
 // copyPieces copies bytes [start, end) of the entity's pieces to w.
-func (s *Service) copyPieces(w io.Writer, e *entity, start, end int64) error {
+func (s *Service) copyPieces(ctx context.Context, w io.Writer, e *entity, start, end int64) error {
 	var pos int64
 	for i, p := range e.pieces {
 		if pos >= end {
@@ -123,8 +125,11 @@ func (s *Service) copyPieces(w io.Writer, e *entity, start, end int64) error {
 			continue
 		}
 		from, to := max(start, pstart)-pstart, min(end, pend)-pstart
-		if p.data != nil {
-			if _, err := w.Write(p.data[from:to]); err != nil {
+		if b, ok, err := s.pieceBytes(ctx, p); ok {
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(b[from:to]); err != nil {
 				return err
 			}
 			continue
@@ -163,13 +168,14 @@ func copyFileRange(w io.Writer, f *os.File, off, n int64) error {
 // pieceReader reads an entity's pieces in order, as the body of a copy.
 type pieceReader struct {
 	s      *Service
+	ctx    context.Context
 	pieces []piece
 	cur    io.Reader
 	f      *os.File
 }
 
-func (s *Service) newPieceReader(pieces []piece) *pieceReader {
-	return &pieceReader{s: s, pieces: pieces}
+func (s *Service) newPieceReader(ctx context.Context, pieces []piece) *pieceReader {
+	return &pieceReader{s: s, ctx: ctx, pieces: pieces}
 }
 
 func (pr *pieceReader) Read(p []byte) (int, error) {
@@ -195,8 +201,11 @@ func (pr *pieceReader) Read(p []byte) (int, error) {
 		}
 		pc := pr.pieces[0]
 		pr.pieces = pr.pieces[1:]
-		if pc.data != nil {
-			pr.cur = &sliceReader{b: pc.data}
+		if b, ok, err := pr.s.pieceBytes(pr.ctx, pc); ok {
+			if err != nil {
+				return 0, swiftError(http.StatusConflict, "A segment of the source object is gone.")
+			}
+			pr.cur = &sliceReader{b: b}
 			continue
 		}
 		f, err := pr.s.blobs.open(pc.file)

@@ -151,7 +151,7 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 			return err
 		}
 	}
-	body := s.newPieceReader(e.pieces)
+	body := s.newPieceReader(rq.ctx, e.pieces)
 	defer body.Close()
 	o, err := s.storeObject(rq.ctx, dst, rq.object, objectData{
 		body: body, length: e.size, contentType: ct, meta: m, deleteAt: deleteAt, size: sizeOverride,

@@ -2,7 +2,9 @@ package objectstore
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
 )
 
 // The in-process object API other services use (volume backups): plain
@@ -31,7 +33,8 @@ func (s *Service) PutObject(ctx context.Context, project, container, name string
 	return err
 }
 
-// GetObject opens a plain object's bytes.
+// GetObject opens a plain object's bytes (a file, or a small object's
+// bytes read from the database).
 func (s *Service) GetObject(ctx context.Context, project, container, name string) (io.ReadCloser, error) {
 	c, err := s.lookupContainer(ctx, accountOf(project), container)
 	if err != nil {
@@ -40,11 +43,19 @@ func (s *Service) GetObject(ctx context.Context, project, container, name string
 	if c == nil {
 		return nil, errNotFound()
 	}
-	o, err := s.getObject(ctx, nil, c.ID, name)
-	if err != nil {
-		return nil, err
+	// The object can be replaced between reading its row and opening its
+	// bytes: the row is then read again.
+	for attempt := 0; ; attempt++ {
+		o, err := s.getObject(ctx, nil, c.ID, name)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.openBytes(ctx, o.File)
+		if errors.Is(err, os.ErrNotExist) && attempt < 3 {
+			continue
+		}
+		return r, err
 	}
-	return s.blobs.open(o.File)
 }
 
 // DeleteObject deletes an object; a missing one is not an error.

@@ -5,10 +5,15 @@
 // conditional requests, expiring objects, server-side copy, dynamic and
 // static large objects, bulk delete, TempURL and /info.
 //
-// Rows live in the shared store (tables swift_*); the bytes of each object
-// live in one file, DataDir/objects/<hash prefix>/<sha256 of
+// Rows live in the shared store (tables swift_*). The bytes of a small
+// object (a Content-Length of up to inlineMax, 64 KiB) live in the database
+// too, in swift_blobs, written and deleted in the transaction that writes
+// or deletes the row: a small PUT costs no fsync of its own, only its share
+// of the group commit (see inline.go). The bytes of any other object live
+// in one file, DataDir/objects/<hash prefix>/<sha256 of
 // account/container/name>-<version>, so that names of any bytes can never
-// reach the file system's namespace. The order of every write is what keeps
+// reach the file system's namespace. A row's file column says which:
+// "db/..." names a blob. For files, the order of every write is what keeps
 // the two in step after a kill -9 at any moment:
 //
 //   - PUT: the bytes go to a temporary file (hashed as they stream), which
@@ -20,20 +25,23 @@
 //   - DELETE: the row is removed and committed first, then the file.
 //
 // A crash can therefore leave only files that no row refers to, and
-// temporary files; New removes both, drops any row whose file is missing or
-// of the wrong size, and recomputes every container's counters from the
-// rows.
+// temporary files; New removes both, drops any row whose file (or blob) is
+// missing or whose file is of the wrong size, deletes any blob no row names
+// (none can be left by a crash), and recomputes every container's counters
+// from the rows.
 //
 // Row writes go through one committer goroutine that puts the writes queued
 // while the previous commit ran into one transaction (a group commit), so
 // concurrent PUTs share an fsync of the database; every writer still waits
 // for the commit that holds its row.
 //
-// Bytes stream and are never held whole in memory: small bodies through a
-// pooled buffer and the page cache; bodies of 1 MiB or more (or of unknown
-// length) with O_DIRECT, reading and hashing the next megabyte while the
-// last is written, their MD5 computed in SIMD lanes beside other uploads'.
-// GETs are sendfile from the file to the socket.
+// Bytes of files stream and are never held whole in memory: bodies through
+// a pooled buffer and the page cache; bodies of 1 MiB or more (or of
+// unknown length) with O_DIRECT, reading and hashing the next megabyte
+// while the last is written, their MD5 computed in SIMD lanes beside other
+// uploads'. GETs are sendfile from the file to the socket. A blob (at most
+// 64 KiB) is read whole into a pooled buffer on PUT and from the database
+// on GET. Listings read only swift_objects, never swift_blobs.
 //
 // Object names reach the handler as sent only if the server does not clean
 // paths first: wrap the serving mux in PreservePaths (see there).

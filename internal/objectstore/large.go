@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -381,9 +382,10 @@ func (s *Service) headSegment(rq *request, p string) (Object, string) {
 	return o, ""
 }
 
-// readManifest reads and parses an SLO manifest's file.
-func (s *Service) readManifest(o *Object) ([]sloSegment, []byte, error) {
-	f, err := s.blobs.open(o.File)
+// readManifest reads and parses an SLO manifest's bytes (a blob in the
+// database, unless it is large).
+func (s *Service) readManifest(ctx context.Context, o *Object) ([]sloSegment, []byte, error) {
+	f, err := s.openBytes(ctx, o.File)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -405,7 +407,7 @@ const maxSLODepth = 10
 // sloEntity resolves an SLO's segments into the pieces its GET serves. A
 // segment that is gone, changed or not readable by the caller is a 409.
 func (s *Service) sloEntity(rq *request, c *Container, o *Object) (*entity, error) {
-	segs, _, err := s.readManifest(o)
+	segs, _, err := s.readManifest(rq.ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +472,7 @@ func (s *Service) sloPieces(rq *request, segs []sloSegment, containers map[strin
 			if so.Meta[sysSLOETag] != sg.Hash || so.Size != sg.Bytes {
 				return nil, segmentConflict(sg.Name)
 			}
-			subSegs, _, err := s.readManifest(&so)
+			subSegs, _, err := s.readManifest(rq.ctx, &so)
 			if err != nil {
 				return nil, segmentConflict(sg.Name)
 			}
@@ -521,7 +523,7 @@ func slicePieces(ps []piece, start, end int64) []piece {
 // sloManifestEntity is GET ?multipart-manifest=get of an SLO: the stored
 // manifest, or with &format=raw the form it was PUT in.
 func (s *Service) sloManifestEntity(rq *request, o *Object) (*entity, error) {
-	segs, body, err := s.readManifest(o)
+	segs, body, err := s.readManifest(rq.ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -625,7 +627,7 @@ func (s *Service) handleDeleteSLO(rq *request, c *Container) error {
 		if depth > maxSLODepth {
 			return errBadRequest("Too many buffered slo segments to delete.")
 		}
-		segs, _, err := s.readManifest(&o)
+		segs, _, err := s.readManifest(rq.ctx, &o)
 		if err != nil {
 			return err
 		}

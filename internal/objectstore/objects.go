@@ -22,10 +22,10 @@ import (
 type Object struct {
 	ContainerID int64
 	Name        string
-	File        string // relative to DataDir/objects
+	File        string // relative to DataDir/objects, or "db/...": a blob in swift_blobs
 	Size        int64  // bytes served (an SLO manifest: the sum of its segments)
-	Stored      int64  // bytes of the file
-	ETag        string // MD5 of the file
+	Stored      int64  // bytes of the file (or blob)
+	ETag        string // MD5 of the file (or blob)
 	ContentType string
 	Modified    int64 // microseconds
 	DeleteAt    int64 // Unix seconds; 0: never
@@ -72,8 +72,10 @@ func (s *Service) getObject(ctx context.Context, tx *sql.Tx, containerID int64, 
 }
 
 // putObjectRow inserts or replaces the object's row and updates its
-// container's counters; it returns the file of the row it replaced. With
-// ifNoneMatch, an existing live object is a 412.
+// container's counters. The bytes of the row it replaces go with it: a
+// blob in the database is deleted here, in tx; a file is returned, for the
+// caller to remove after the commit ("" if none). With ifNoneMatch, an
+// existing live object is a 412.
 func (s *Service) putObjectRow(ctx context.Context, tx *sql.Tx, o *Object, ifNoneMatch bool) (oldFile string, err error) {
 	var oldStored, oldDeleteAt int64
 	err = in(ctx, tx, s.st.objectFile).QueryRowContext(ctx, o.ContainerID, o.Name).Scan(&oldFile, &oldStored, &oldDeleteAt)
@@ -105,14 +107,18 @@ func (s *Service) putObjectRow(ctx context.Context, tx *sql.Tx, o *Object, ifNon
 		return "", errNotFound()
 	}
 	if !exists {
-		oldFile = ""
+		return "", nil
+	}
+	if isDBFile(oldFile) {
+		return "", s.deleteBlob(ctx, tx, oldFile)
 	}
 	return oldFile, nil
 }
 
 // deleteObjectRow removes the object's row and updates the counters; it
-// returns the row, whose file the caller removes after the commit. A
-// missing object is a 404 (an expired one is removed and still a 404).
+// returns the row, whose file the caller removes after the commit (a blob
+// in the database is deleted here, in tx). A missing object is a 404 (an
+// expired one is removed and still a 404).
 func (s *Service) deleteObjectRow(ctx context.Context, tx *sql.Tx, containerID int64, name string) (Object, error) {
 	o, err := scanObject(in(ctx, tx, s.st.object).QueryRowContext(ctx, containerID, name))
 	if errors.Is(err, store.ErrNotFound) {
@@ -122,6 +128,9 @@ func (s *Service) deleteObjectRow(ctx context.Context, tx *sql.Tx, containerID i
 		return o, err
 	}
 	if _, err := in(ctx, tx, s.st.deleteObject).ExecContext(ctx, containerID, name); err != nil {
+		return o, err
+	}
+	if err := s.deleteBlob(ctx, tx, o.File); err != nil {
 		return o, err
 	}
 	if _, err := in(ctx, tx, s.st.countObjects).ExecContext(ctx, -1, -o.Stored, containerID); err != nil {
@@ -254,11 +263,16 @@ type objectData struct {
 	size int64
 }
 
-// storeObject writes an object durably and commits its row: the bytes go
-// to a temporary file, hashed as they stream; the file is fsynced and
-// renamed into place and its directory fsynced before the row is
-// committed. The file of the row it replaces is removed afterwards.
+// storeObject writes an object durably and commits its row. A body of
+// known length up to inlineMax goes into the database with its row (see
+// storeInline). Any other goes to a temporary file, hashed as it streams;
+// the file is fsynced and renamed into place and its directory fsynced
+// before the row is committed. The file of the row it replaces is removed
+// afterwards (a blob, in the transaction).
 func (s *Service) storeObject(ctx context.Context, c *Container, name string, d objectData) (Object, error) {
+	if d.length >= 0 && d.length <= inlineMax {
+		return s.storeInline(c, name, d)
+	}
 	large := d.length < 0 || d.length >= directMinSize
 	f, direct, err := s.blobs.createTemp(large)
 	if err != nil {

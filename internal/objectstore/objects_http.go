@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"os"
@@ -119,7 +120,18 @@ func (s *Service) entityFor(rq *request, c *Container, o *Object) (*entity, erro
 		pieces: []piece{{file: o.File, n: o.Stored}},
 		size:   o.Stored, etag: o.ETag, etagHeader: o.ETag, modified: o.Modified, contentType: o.ContentType,
 	}
-	if rq.r.Method == http.MethodGet {
+	switch {
+	case rq.r.Method != http.MethodGet:
+	case isDBFile(o.File):
+		b, err := s.readBlob(rq.ctx, o.File)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) != o.Stored {
+			return nil, fmt.Errorf("%s: %d bytes, not %d", o.File, len(b), o.Stored)
+		}
+		e.pieces[0].data = b
+	default:
 		f, err := s.blobs.open(o.File)
 		if err != nil {
 			return nil, err

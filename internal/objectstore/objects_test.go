@@ -91,9 +91,9 @@ func TestObjectPutGetHeadDelete(t *testing.T) {
 	tc.must(404, tc.do("GET", tc.demoPath("c", "greeting.txt"), tc.demo, nil))
 	tc.must(404, tc.do("HEAD", tc.demoPath("c", "greeting.txt"), tc.demo, nil))
 	tc.must(404, tc.do("GET", tc.demoPath("nocontainer", "x"), tc.demo, nil))
-	// Its file is gone too.
-	if n := countFiles(t, filepath.Join(tc.cfg.DataDir, "objects")); n != 0 {
-		t.Errorf("%d files left", n)
+	// Its file (or blob) is gone too.
+	if n := tc.countStored(); n != 0 {
+		t.Errorf("%d files or blobs left", n)
 	}
 }
 
@@ -235,13 +235,13 @@ func TestObjectExpiry(t *testing.T) {
 	if got := names(t, tc.do("GET", tc.demoPath("c")+"?format=json", tc.demo, nil)); strings.Join(got, ",") != "keep,later" {
 		t.Errorf("listing with an expired object: %v", got)
 	}
-	files := countFiles(t, filepath.Join(tc.cfg.DataDir, "objects"))
+	files := tc.countStored()
 	n, err := tc.svc.reapExpired(t.Context())
 	if err != nil || n != 1 {
 		t.Fatalf("reaped %d, %v", n, err)
 	}
-	if got := countFiles(t, filepath.Join(tc.cfg.DataDir, "objects")); got != files-1 {
-		t.Errorf("files %d -> %d", files, got)
+	if got := tc.countStored(); got != files-1 {
+		t.Errorf("files and blobs %d -> %d", files, got)
 	}
 	res = tc.must(204, tc.do("HEAD", tc.demoPath("c"), tc.demo, nil))
 	if res.Header.Get("X-Container-Object-Count") != "2" || res.Header.Get("X-Container-Bytes-Used") != "5" {

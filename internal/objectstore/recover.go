@@ -11,7 +11,8 @@ import (
 type recoverReport struct {
 	TempFiles    int // temporary files removed
 	OrphanFiles  int // files no row referred to, removed
-	MissingFiles int // rows whose file was missing or of the wrong size, dropped
+	MissingFiles int // rows whose file (or blob) was missing or of the wrong size, dropped
+	OrphanBlobs  int // blobs in swift_blobs no row referred to, deleted
 }
 
 // recover makes rows, files and counters agree after whatever stopped the
@@ -19,6 +20,13 @@ type recoverReport struct {
 // missing (or not as long as the row says) go, and every container's
 // counters are recomputed from its rows. It runs before anything else
 // touches the store.
+//
+// Blobs in the database (rows whose file starts with "db/") are written
+// and deleted in the transactions that write and delete their rows, so a
+// crash cannot part them; the check still drops a row whose blob is
+// missing and deletes a blob no row names, from the blobs' primary key
+// alone (it never reads the bytes: a size check would read every small
+// object, and a crash cannot make a blob the wrong size).
 func (s *Service) recover(ctx context.Context) error {
 	rep, err := s.check(ctx)
 	if err != nil {
@@ -26,7 +34,8 @@ func (s *Service) recover(ctx context.Context) error {
 	}
 	if rep != (recoverReport{}) {
 		s.log.Warn("object store start-up check fixed inconsistencies",
-			"temp_files", rep.TempFiles, "orphan_files", rep.OrphanFiles, "rows_without_file", rep.MissingFiles)
+			"temp_files", rep.TempFiles, "orphan_files", rep.OrphanFiles, "rows_without_file", rep.MissingFiles,
+			"orphan_blobs", rep.OrphanBlobs)
 	}
 	return nil
 }
@@ -105,7 +114,32 @@ func (s *Service) check(ctx context.Context) (recoverReport, error) {
 		}
 		s.blobs.dirs.Store(d.Name(), true)
 	}
-	// 4. Rows whose file is gone, then the counters, in one transaction.
+	// 3b. Every blob in the database: keep those a row names. This reads
+	// the primary key's index only, never the bytes.
+	var orphanBlobs []string
+	blobRows, err := s.db.QueryContext(ctx, `SELECT file FROM swift_blobs`)
+	if err != nil {
+		return rep, err
+	}
+	for blobRows.Next() {
+		var f string
+		if err := blobRows.Scan(&f); err != nil {
+			blobRows.Close()
+			return rep, err
+		}
+		if _, ok := want[f]; ok && isDBFile(f) {
+			found[f] = true
+		} else {
+			orphanBlobs = append(orphanBlobs, f)
+		}
+	}
+	blobRows.Close()
+	if err := blobRows.Err(); err != nil {
+		return rep, err
+	}
+	rep.OrphanBlobs = len(orphanBlobs)
+	// 4. Rows whose file or blob is gone, blobs no row names, then the
+	// counters, in one transaction.
 	var missing []rowRef
 	for f, r := range want {
 		if !found[f] {
@@ -116,6 +150,11 @@ func (s *Service) check(ctx context.Context) (recoverReport, error) {
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range missing {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM swift_objects WHERE container_id=? AND name=?`, r.cid, r.name); err != nil {
+				return err
+			}
+		}
+		for _, f := range orphanBlobs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM swift_blobs WHERE file=?`, f); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"crypto/md5"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,14 +15,16 @@ import (
 
 // TestStartupCheck leaves what a kill -9 can leave (a temporary file, a
 // file no row names, a row whose file is gone, a file cut short, counters
-// out of step) and checks that New puts it right.
+// out of step) and checks that New puts it right. (Blobs in the database:
+// TestStartupCheckBlobs.)
 func TestStartupCheck(t *testing.T) {
 	tc := newTestCloud(t)
 	tc.mkContainer("c")
 	tc.mkContainer("d")
 	tc.put("c", "keep", "kept bytes")
-	tc.put("c", "lose", "this file will vanish")
-	tc.put("c", "cut", "this file will be cut short")
+	// Chunked, so that they are files, not blobs.
+	tc.must(201, tc.do("PUT", tc.demoPath("c", "lose"), tc.demo, io.MultiReader(strings.NewReader("this file will vanish"))))
+	tc.must(201, tc.do("PUT", tc.demoPath("c", "cut"), tc.demo, io.MultiReader(strings.NewReader("this file will be cut short"))))
 	tc.put("d", "other", "12345")
 	ctx := t.Context()
 	objects := filepath.Join(tc.cfg.DataDir, "objects")
@@ -89,11 +92,11 @@ func TestStartupCheck(t *testing.T) {
 	if names := names(t, tc.do("GET", tc.demoPath("c")+"?format=json", tc.demo, nil)); strings.Join(names, ",") != "keep" {
 		t.Errorf("listing %v", names)
 	}
-	// Rows and files agree: one file per row.
+	// Rows and files agree: one file (or blob) per row.
 	var rows int
 	tc.db.QueryRow(`SELECT count(*) FROM swift_objects`).Scan(&rows)
-	if n := countFiles(t, objects); n != rows {
-		t.Errorf("%d files for %d rows", n, rows)
+	if n := tc.countStored(); n != rows {
+		t.Errorf("%d files and blobs for %d rows", n, rows)
 	}
 	// A second start finds nothing to fix.
 	rep, err := tc.svc.check(ctx)
@@ -103,8 +106,8 @@ func TestStartupCheck(t *testing.T) {
 }
 
 // TestConcurrentWrites overwrites, deletes and writes objects from many
-// goroutines at once; counters must match the rows and every row must
-// have its file, and only those files exist.
+// goroutines at once, as files and as blobs; counters must match the rows
+// and every row must have its file or blob, and only those exist.
 func TestConcurrentWrites(t *testing.T) {
 	tc := newTestCloud(t)
 	tc.mkContainer("c")
@@ -116,7 +119,13 @@ func TestConcurrentWrites(t *testing.T) {
 			for i := range 25 {
 				name := fmt.Sprintf("shared-%d", i%5)
 				body := strings.Repeat("x", g*10+i)
-				res := tc.do("PUT", tc.demoPath("c", name), tc.demo, body)
+				// Chunked bodies are files, the others blobs: each
+				// replaces the other.
+				var sent any = body
+				if (g+i)%3 == 0 {
+					sent = io.MultiReader(strings.NewReader(body))
+				}
+				res := tc.do("PUT", tc.demoPath("c", name), tc.demo, sent)
 				if res.StatusCode != 201 {
 					t.Errorf("PUT: %d %s", res.StatusCode, res.Body)
 				}
@@ -134,8 +143,8 @@ func TestConcurrentWrites(t *testing.T) {
 	if count != rows || bytes != sum {
 		t.Errorf("counters %d/%d, rows %d/%d", count, bytes, rows, sum)
 	}
-	if n := countFiles(t, filepath.Join(tc.cfg.DataDir, "objects")); int64(n) != rows {
-		t.Errorf("%d files for %d rows", n, rows)
+	if n := tc.countStored(); int64(n) != rows {
+		t.Errorf("%d files and blobs for %d rows", n, rows)
 	}
 	rep, err := tc.svc.check(t.Context())
 	if err != nil || rep != (recoverReport{}) {

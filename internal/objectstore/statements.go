@@ -15,6 +15,9 @@ type statements struct {
 	updateObject *sql.Stmt
 	deleteObject *sql.Stmt
 	countObjects *sql.Stmt // add to a container's counters
+	blob         *sql.Stmt // a small object's bytes, by file (see inline.go)
+	insertBlob   *sql.Stmt
+	deleteBlob   *sql.Stmt
 	all          []*sql.Stmt
 }
 
@@ -33,6 +36,9 @@ func (st *statements) prepare(ctx context.Context, db interface {
 			WHERE container_id=? AND name=?`},
 		{&st.deleteObject, `DELETE FROM swift_objects WHERE container_id=? AND name=?`},
 		{&st.countObjects, `UPDATE swift_containers SET object_count=object_count+?, bytes_used=bytes_used+? WHERE id=?`},
+		{&st.blob, `SELECT data FROM swift_blobs WHERE file=?`},
+		{&st.insertBlob, `INSERT INTO swift_blobs (file, data) VALUES (?, ?)`},
+		{&st.deleteBlob, `DELETE FROM swift_blobs WHERE file=?`},
 	} {
 		s, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
