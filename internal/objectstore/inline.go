@@ -182,5 +182,6 @@ func (s *Service) deleteBlob(ctx context.Context, tx *sql.Tx, rel string) error 
 		return nil
 	}
 	_, err := in(ctx, tx, s.st.deleteBlob).ExecContext(ctx, rel)
+	s.dbFree.invalidate()
 	return err
 }

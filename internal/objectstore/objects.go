@@ -270,7 +270,11 @@ type objectData struct {
 // before the row is committed. The file of the row it replaces is removed
 // afterwards (a blob, in the transaction).
 func (s *Service) storeObject(ctx context.Context, c *Container, name string, d objectData) (Object, error) {
-	if d.length >= 0 && d.length <= inlineMax {
+	inline := d.length >= 0 && d.length <= inlineMax
+	if err := s.checkRoom(ctx, d.length, inline); err != nil {
+		return Object{}, err
+	}
+	if inline {
 		return s.storeInline(c, name, d)
 	}
 	large := d.length < 0 || d.length >= directMinSize

@@ -47,6 +47,12 @@ type Config struct {
 	// ExpiryInterval is how often objects past their X-Delete-At are
 	// removed (they are hidden from the moment they expire); default 10s.
 	ExpiryInterval time.Duration
+
+	// FallocateReserve is the space, in bytes, that PUTs leave free on
+	// the data dir's file system (Swift's fallocate_reserve): a PUT that
+	// would eat into it is a 507. 0 is the default, 1 % of the file
+	// system and at least 8 MiB (space.go says why); -1 is none.
+	FallocateReserve int64
 }
 
 func (c *Config) setDefaults() {
@@ -82,10 +88,12 @@ func (c *Config) setDefaults() {
 // Service is the Swift service. It runs two goroutines, the committer and
 // the expirer, until Close.
 type Service struct {
-	db    *store.DB
-	cfg   Config
-	log   *slog.Logger
-	blobs *blobStore
+	db *store.DB
+	// dbFree: the database's free pages, for checkRoom.
+	dbFree dbFreeGauge
+	cfg    Config
+	log    *slog.Logger
+	blobs  *blobStore
 	// md5s hashes large uploads side by side in SIMD lanes.
 	md5s md5simd.Server
 

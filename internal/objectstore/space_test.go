@@ -1,0 +1,139 @@
+package objectstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/monostack/monostack/internal/store"
+)
+
+// TestReserve: PUTs that would eat into the reserve are 507 (sized or
+// chunked, small or large), while GET and DELETE go on working, and once
+// deletes have made room PUTs work again.
+func TestReserve(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	small := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(small, 0o700)
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=16m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	tc := newTestCloudConfig(t, Config{DataDir: small, FallocateReserve: 4 << 20})
+	tc.mkContainer("c")
+	mib := func(n float64) string { return strings.Repeat("x", int(n*(1<<20))) }
+	chunked := func(body string) io.Reader { return io.MultiReader(strings.NewReader(body)) }
+	put := func(name string, body any) response { return tc.do("PUT", tc.demoPath("c", name), tc.demo, body) }
+	refused := func(name string, body any) {
+		t.Helper()
+		if res := put(name, body); res.StatusCode != 507 || !strings.Contains(string(res.Body), "not enough space") {
+			t.Errorf("PUT %s into the reserve: %d %s", name, res.StatusCode, res.Body)
+		}
+		tc.must(404, tc.do("HEAD", tc.demoPath("c", name), tc.demo, nil))
+	}
+	// 16 MiB, 4 kept: 5 + 5 fit (6 left), 5 more would leave 1.
+	tc.must(201, put("a", mib(5)))
+	tc.must(201, put("b", mib(5)))
+	refused("c", mib(5))
+	// A chunked PUT's length is not known: it starts while the reserve is
+	// whole and may end inside it (1.5 MiB left of 4).
+	tc.must(201, put("d", chunked(mib(4.5))))
+	// Now nothing more: small (kept in the database), sized, chunked.
+	refused("tiny", "x")
+	refused("e", mib(1))
+	refused("f", chunked("x"))
+	if res := tc.must(200, tc.do("GET", tc.demoPath("c", "a"), tc.demo, nil)); len(res.Body) != 5<<20 {
+		t.Errorf("GET on a full store: %d bytes", len(res.Body))
+	}
+	tc.must(204, tc.do("DELETE", tc.demoPath("c", "d"), tc.demo, nil))
+	tc.put("c", "tiny", "fits again")
+	if n := countFiles(t, small); n != 2 {
+		t.Errorf("%d files, want a's and b's", n)
+	}
+}
+
+// TestReserveDefault: 1 % of the file system, at least 8 MiB; -1 is none.
+func TestReserveDefault(t *testing.T) {
+	for _, c := range []struct {
+		cfg         Config
+		total, want int64
+	}{
+		{Config{}, 100 << 30, 1 << 30},
+		{Config{}, 40 << 20, 8 << 20},
+		{Config{FallocateReserve: 1 << 20}, 100 << 30, 1 << 20},
+		{Config{FallocateReserve: -1}, 100 << 30, 0},
+	} {
+		if got := c.cfg.reserve(c.total); got != c.want {
+			t.Errorf("reserve of %+v on %d bytes: %d, want %d", c.cfg.FallocateReserve, c.total, got, c.want)
+		}
+	}
+}
+
+// TestReserveCountsFreedPages: with the database on the store's file
+// system, deleting small objects frees pages inside the database, which
+// the file system does not count (the file does not shrink); small PUTs
+// may use them again once the file system alone is down to the reserve.
+func TestReserveCountsFreedPages(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	small := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(small, 0o700)
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=24m"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	db, err := store.Open(filepath.Join(small, "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	s, err := New(ctx, db, Config{DataDir: filepath.Join(small, "objects"), FallocateReserve: 4 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.putContainer(ctx, "AUTH_p", "c", func(meta) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.lookupContainer(ctx, "AUTH_p", "c")
+	if err != nil || c == nil {
+		t.Fatal(c, err)
+	}
+	body := strings.Repeat("y", 60<<10)
+	put := func(name string) error {
+		_, err := s.storeObject(ctx, c, name, objectData{body: strings.NewReader(body), length: int64(len(body)),
+			contentType: "application/octet-stream", meta: meta{}, size: -1})
+		return err
+	}
+	n := 0
+	for ; n < 1000; n++ {
+		if err := put(fmt.Sprint("o", n)); err != nil {
+			if !isStatus(err, 507) {
+				t.Fatalf("PUT %d: %v", n, err)
+			}
+			break
+		}
+	}
+	if n < 100 || n == 1000 {
+		t.Fatalf("%d small objects before the reserve", n)
+	}
+	for i := range 100 {
+		if err := s.DeleteObject(ctx, "p", "c", fmt.Sprint("o", i)); err != nil {
+			t.Fatalf("DELETE on a full store: %v", err)
+		}
+	}
+	for i := range 50 {
+		if err := put(fmt.Sprint("again", i)); err != nil {
+			t.Fatalf("PUT %d after deletes freed pages in the database: %v", i, err)
+		}
+	}
+}
