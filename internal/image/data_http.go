@@ -113,13 +113,11 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	size := st.Size()
-	rng := r.Header.Get("Range")
-	if rng == "" && r.Header.Get("Content-Range") != "" {
-		if rng, err = legacyRange(r.Header.Get("Content-Range")); err != nil {
-			return err
-		}
+	offset, length, partial, err := parseRange(r.Header.Get("Range"), size)
+	if cr := r.Header.Get("Content-Range"); r.Header.Get("Range") == "" && cr != "" {
+		offset, length, err = legacyRange(cr, size)
+		partial = true
 	}
-	offset, length, partial, err := parseRange(rng, size)
 	if err != nil {
 		return err
 	}
@@ -150,29 +148,43 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// legacyRange turns a Content-Range request header ("bytes a-b/len" or
-// "bytes a-b/*"), which Glance still honours on downloads for old
-// clients when there is no Range, into the Range it means; a malformed
-// one is Glance's 400.
-func legacyRange(h string) (string, error) {
-	bad := api.BadRequest("Malformed Content-Range header: %s", h)
+// legacyRange reads a Content-Range request header ("bytes a-b/len" or
+// "bytes a-b/*"), which Glance still honours on downloads for old clients
+// when there is no Range, as the range it means. As Glance: a malformed
+// one, a stop past the image when the length is "*", or a start past the
+// image is a 416.
+func legacyRange(h string, size int64) (offset, length int64, err error) {
+	unsatisfiable := func(msg string) error {
+		e := api.Errorf(http.StatusRequestedRangeNotSatisfiable, "%s", msg)
+		e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}
+		return e
+	}
+	invalid := unsatisfiable("Invalid Content-Range header.")
 	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes ")
-	span, length, slash := strings.Cut(spec, "/")
+	span, total, slash := strings.Cut(spec, "/")
 	a, b, dash := strings.Cut(span, "-")
 	if !ok || !slash || !dash {
-		return "", bad
+		return 0, 0, invalid
 	}
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(b, 10, 64)
 	if err1 != nil || err2 != nil || start < 0 || end < start {
-		return "", bad
+		return 0, 0, invalid
 	}
-	if length != "*" {
-		if n, err := strconv.ParseInt(length, 10, 64); err != nil || end >= n {
-			return "", bad
+	if total == "*" {
+		if end >= size {
+			return 0, 0, unsatisfiable(fmt.Sprintf("Invalid stop position in Content-Range header. "+
+				"The stop position MUST be in the inclusive range [0, %d].", size-1))
 		}
+	} else if n, err := strconv.ParseInt(total, 10, 64); err != nil || end >= n {
+		return 0, 0, invalid
 	}
-	return fmt.Sprintf("bytes=%d-%d", start, end), nil
+	if start >= size {
+		return 0, 0, unsatisfiable(fmt.Sprintf("Invalid start position in Content-Range header. "+
+			"Start position MUST be in the inclusive range [0, %d].", size-1))
+	}
+	end = min(end, size-1)
+	return start, end - start + 1, nil
 }
 
 // parseRange reads a single-range Range header as Glance does: "bytes=a-b",

@@ -58,9 +58,9 @@ func (s *Service) handleStoresDetail(w http.ResponseWriter, r *http.Request) err
 }
 
 // handleUsage is /v2/info/usage: the caller's project's usage against its
-// quotas, sizes in MiB as Glance counts them; -1 is unlimited. Our byte
-// quotas and usages are rounded up to whole MiB, so that a quota under a
-// MiB does not read as 0 (nothing allowed) and any stored bytes count.
+// quotas, sizes in MiB as Glance counts them; -1 is unlimited. Usage is
+// rounded down, as Glance does; our quotas, set in bytes, are rounded up,
+// so that a quota under a MiB does not read as 0 (nothing allowed).
 func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	c := credsOf(r)
 	u, err := s.usage(r.Context(), s.db, c.project, "")
@@ -68,7 +68,6 @@ func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	const mib = 1 << 20
-	mibs := func(n int64) int64 { return (n + mib - 1) / mib }
 	limit := func(n int64, div int64) int64 {
 		if n <= 0 {
 			return -1
@@ -76,8 +75,8 @@ func (s *Service) handleUsage(w http.ResponseWriter, r *http.Request) error {
 		return (n + div - 1) / div
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]any{"usage": map[string]any{
-		"image_size_total":      map[string]any{"limit": limit(s.cfg.StorageQuota, mib), "usage": mibs(u.bytes)},
-		"image_stage_total":     map[string]any{"limit": limit(s.cfg.StorageQuota, mib), "usage": mibs(u.staged)},
+		"image_size_total":      map[string]any{"limit": limit(s.cfg.StorageQuota, mib), "usage": u.bytes / mib},
+		"image_stage_total":     map[string]any{"limit": limit(s.cfg.StorageQuota, mib), "usage": u.staged / mib},
 		"image_count_total":     map[string]any{"limit": limit(s.cfg.ImageCountQuota, 1), "usage": u.count},
 		"image_count_uploading": map[string]any{"limit": -1, "usage": u.uploading},
 	}})

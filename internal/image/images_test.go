@@ -484,12 +484,12 @@ func TestSchemasAndInfo(t *testing.T) {
 	tc.must(404, tc.do("GET", "/image/v2/nothing", tc.demo, nil))
 	tc.must(405, tc.do("DELETE", "/image/v2/images", tc.demo, nil))
 
-	// A byte quota under a MiB, and bytes stored under a MiB, read as one
-	// MiB (not 0: no room, and nothing used).
+	// A byte quota under a MiB reads as one MiB (not 0: no room); usage is
+	// rounded down, as Glance does.
 	small := newTestCloud(t, Config{StorageQuota: 10000})
 	small.upload(small.demo, nil, []byte("a few bytes"))
 	u = small.must(200, small.do("GET", "/image/v2/info/usage", small.demo, nil)).JSON(t)["usage"].(map[string]any)
-	if size := u["image_size_total"].(map[string]any); size["limit"] != float64(1) || size["usage"] != float64(1) {
+	if size := u["image_size_total"].(map[string]any); size["limit"] != float64(1) || size["usage"] != float64(0) {
 		t.Errorf("usage with a 10,000-byte quota: %v", u)
 	}
 }
