@@ -245,8 +245,12 @@ func (s *Service) deletePaths(rq *request, paths []string, res *bulkResult) {
 				}
 				return nil
 			})
-			for _, f := range files {
-				s.removeFile(f)
+			// Files go only once their rows are gone for good: a failed
+			// commit rolled the rows back, and they still name them.
+			if err == nil {
+				for _, f := range files {
+					s.removeFile(f)
+				}
 			}
 			for i, o := range chunk {
 				e := outcomes[i]

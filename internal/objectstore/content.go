@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,6 +173,8 @@ type pieceReader struct {
 	pieces []piece
 	cur    io.Reader
 	f      *os.File
+	// first, when set, is the first piece's file, already open.
+	first *os.File
 }
 
 func (s *Service) newPieceReader(ctx context.Context, pieces []piece) *pieceReader {
@@ -203,12 +206,17 @@ func (pr *pieceReader) Read(p []byte) (int, error) {
 		pr.pieces = pr.pieces[1:]
 		if b, ok, err := pr.s.pieceBytes(pr.ctx, pc); ok {
 			if err != nil {
-				return 0, swiftError(http.StatusConflict, "A segment of the source object is gone.")
+				return 0, segmentError(err)
 			}
 			pr.cur = &sliceReader{b: b}
 			continue
 		}
-		f, err := pr.s.blobs.open(pc.file)
+		f, err := pr.first, error(nil)
+		if pr.first != nil {
+			pr.first = nil
+		} else {
+			f, err = pr.s.blobs.open(pc.file)
+		}
 		if err == nil {
 			_, err = f.Seek(pc.off, io.SeekStart)
 		}
@@ -216,11 +224,23 @@ func (pr *pieceReader) Read(p []byte) (int, error) {
 			if f != nil {
 				f.Close()
 			}
-			return 0, swiftError(http.StatusConflict, "A segment of the source object is gone.")
+			return 0, segmentError(err)
 		}
 		pr.f = f
 		pr.cur = &exactReader{r: io.LimitReader(f, pc.n), left: pc.n}
 	}
+}
+
+// segmentError is the answer to a source's bytes that could not be read:
+// gone (replaced or deleted since its row was read) is a 409, as Swift
+// says of a missing segment; anything else (a busy or failing database, a
+// disk error) is the server's.
+func segmentError(err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return swiftError(http.StatusConflict, "A segment of the source object is gone.")
+	}
+	return &api.Error{Status: http.StatusInternalServerError,
+		Message: "An unexpected error prevented the server from fulfilling your request.", Err: err}
 }
 
 func (pr *pieceReader) closeFile() {
@@ -230,7 +250,14 @@ func (pr *pieceReader) closeFile() {
 	}
 }
 
-func (pr *pieceReader) Close() error { pr.closeFile(); return nil }
+func (pr *pieceReader) Close() error {
+	pr.closeFile()
+	if pr.first != nil {
+		pr.first.Close()
+		pr.first = nil
+	}
+	return nil
+}
 
 type sliceReader struct{ b []byte }
 

@@ -1,8 +1,10 @@
 package objectstore
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 )
 
@@ -86,9 +88,36 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 	if sc == nil {
 		return errNotFound()
 	}
-	src, err := s.getObject(rq.ctx, nil, sc.ID, srcObj)
-	if err != nil {
-		return err
+	manifest := rq.q.Get("multipart-manifest") == "get"
+	// A source copied as it is stored (a plain object, or a manifest
+	// itself) has its bytes taken now: a blob read, a file opened (an
+	// unlinked file stays readable), so that an overwrite of the source
+	// while the copy runs does not cut it; if they went between reading
+	// the row and taking them, the row is read again, as a GET does.
+	var src Object
+	var own piece
+	var first *os.File
+	for attempt := 0; ; attempt++ {
+		if src, err = s.getObject(rq.ctx, nil, sc.ID, srcObj); err != nil {
+			return err
+		}
+		if (src.isSLO() || src.isDLO()) && !manifest {
+			break // the segments are read as the copy goes
+		}
+		own, first, err = s.takeBytes(rq.ctx, &src)
+		if errors.Is(err, os.ErrNotExist) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return errNotFound()
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if first != nil {
+		defer first.Close()
 	}
 	if err := s.checkMetadata(h, "object"); err != nil {
 		return err
@@ -97,7 +126,6 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 	if err != nil {
 		return err
 	}
-	manifest := rq.q.Get("multipart-manifest") == "get"
 	m := src.Meta.clone()
 	sizeOverride := int64(-1)
 	var e *entity
@@ -106,7 +134,7 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 	getReq.account, getReq.container = srcAcct, srcCont
 	switch {
 	case src.isSLO() && manifest:
-		e = &entity{pieces: []piece{{file: src.File, n: src.Stored}}, size: src.Stored}
+		e = &entity{pieces: []piece{own}, size: src.Stored}
 		sizeOverride = src.Size
 	case src.isSLO():
 		if e, err = s.sloEntity(&getReq, sc, &src); err != nil {
@@ -124,7 +152,7 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 		}
 		delete(m, hdrManifest)
 	default:
-		e = &entity{pieces: []piece{{file: src.File, n: src.Stored}}, size: src.Stored}
+		e = &entity{pieces: []piece{own}, size: src.Stored}
 	}
 	if e.size > s.cfg.MaxFileSize {
 		return errTooLarge("")
@@ -152,6 +180,7 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 		}
 	}
 	body := s.newPieceReader(rq.ctx, e.pieces)
+	body.first, first = first, nil // the reader closes it now
 	defer body.Close()
 	o, err := s.storeObject(rq.ctx, dst, rq.object, objectData{
 		body: body, length: e.size, contentType: ct, meta: m, deleteAt: deleteAt, size: sizeOverride,

@@ -174,6 +174,25 @@ func (s *Service) pieceBytes(ctx context.Context, p piece) (b []byte, ok bool, e
 	return b[p.off : p.off+p.n], true, nil
 }
 
+// takeBytes takes an object's own bytes as a piece: a blob's read into
+// it, a file's opened (and returned, for the caller to close).
+func (s *Service) takeBytes(ctx context.Context, o *Object) (piece, *os.File, error) {
+	pc := piece{file: o.File, n: o.Stored}
+	if isDBFile(o.File) {
+		b, err := s.readBlob(ctx, o.File)
+		if err != nil {
+			return pc, nil, err
+		}
+		if int64(len(b)) != o.Stored {
+			return pc, nil, fmt.Errorf("%s: %d bytes, not %d", o.File, len(b), o.Stored)
+		}
+		pc.data = b
+		return pc, nil, nil
+	}
+	f, err := s.blobs.open(o.File)
+	return pc, f, err
+}
+
 // deleteBlob deletes, in tx, the blob of a row being deleted or replaced;
 // for a file on disk it does nothing (the caller removes the file after
 // the commit).
