@@ -13,8 +13,8 @@ import (
 // that is one per running server or container (500 threads for 500
 // servers). Instead the child's pidfd, which becomes readable when the
 // child exits, is polled by Go's netpoller, and waitid runs only then,
-// with WNOHANG. Where pidfds are missing (Linux before 5.3), it falls
-// back to p.Wait.
+// with WNOHANG. Where non-blocking pidfds are missing (Linux before
+// 5.10), or the poller will not take one, it falls back to p.Wait.
 func reapLater(p *os.Process) {
 	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
@@ -32,11 +32,11 @@ func reapLater(p *os.Process) {
 	}
 	go func() {
 		defer f.Close()
-		rc.Read(func(fd uintptr) bool {
+		err := rc.Read(func(fd uintptr) bool {
 			var info unix.Siginfo
-			err := unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
-			if errors.Is(err, unix.EINTR) {
-				return false
+			var err error = unix.EINTR
+			for errors.Is(err, unix.EINTR) {
+				err = unix.Waitid(unix.P_PIDFD, int(fd), &info, unix.WEXITED|unix.WNOHANG, nil)
 			}
 			// Reaped (Linux sets si_signo to SIGCHLD then, 0 when
 			// WNOHANG found nothing), or nothing left to wait for (an
@@ -44,5 +44,9 @@ func reapLater(p *os.Process) {
 			// to turn readable.
 			return err != nil || info.Signo != 0
 		})
+		if err != nil {
+			// The poller would not wait on this fd: wait the old way.
+			p.Wait()
+		}
 	}()
 }
