@@ -72,6 +72,9 @@ type TerminalStart struct {
 	Token   string `json:"token"`
 	// Stream names the session's subjects; StartTerminal chooses it.
 	Stream string `json:"stream"`
+	// Refuse takes the token and starts nothing (RefuseTerminal): the
+	// cloud says the container is not running.
+	Refuse bool `json:"refuse,omitempty"`
 }
 
 // TerminalResize sets the size of a session's terminal: an exec's
@@ -209,12 +212,15 @@ func (t *terminals) start(ctx context.Context, req TerminalStart) (struct{}, err
 	if err != nil {
 		return struct{}{}, err
 	}
-	if req.Stream == "" {
+	if req.Stream == "" && !req.Refuse {
 		return struct{}{}, fmt.Errorf("%w: no stream", runtime.ErrInvalid)
 	}
 	id, tk := t.take(req)
 	if tk == nil {
 		return struct{}{}, errNoSession
+	}
+	if req.Refuse {
+		return struct{}{}, fmt.Errorf("%w: the container is not running", runtime.ErrState)
 	}
 	var term runtime.Terminal
 	if tk.Attach {
@@ -329,6 +335,16 @@ func (c *ComputeClient) StartTerminal(ctx context.Context, host string, req Term
 		return nil, err
 	}
 	return &TerminalConn{st}, nil
+}
+
+// RefuseTerminal takes an opened session's token and starts nothing: for
+// a container the cloud says is not running, whose answer (Zun's 409) is
+// for the token's holder alone. A good token is runtime.ErrState (and
+// used up), a bad one runtime.ErrNotFound, as StartTerminal would say.
+func (c *ComputeClient) RefuseTerminal(ctx context.Context, host string, req TerminalStart) error {
+	req.Refuse, req.Stream = true, ""
+	_, err := bus.Call[TerminalStart, struct{}](ctx, c.Bus, computeSubject(host, "terminal_start"), req)
+	return err
 }
 
 // ResizeTerminal sets the size of a session's terminal.

@@ -102,6 +102,22 @@ func TestTerminalsOverBus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Refused (the cloud says the container is not running): a bad token
+	// is ErrNotFound; a good one is ErrState and used up, nothing started.
+	refused, err := c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Args: []string{"sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RefuseTerminal(ctx, host, TerminalStart{ID: plain, Session: refused.Session, Token: "not-" + refused.Token}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("refuse with a wrong token: %v", err)
+	}
+	if err := c.RefuseTerminal(ctx, host, TerminalStart{ID: plain, Session: refused.Session, Token: refused.Token}); !errors.Is(err, runtime.ErrState) {
+		t.Fatalf("refuse with the good token: %v", err)
+	}
+	if _, err := c.StartTerminal(ctx, host, TerminalStart{ID: plain, Session: refused.Session, Token: refused.Token}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("start with a refused token: %v", err)
+	}
+
 	// An exec'd shell.
 	tk, err := c.OpenTerminal(ctx, host, TerminalOpen{ID: plain, Args: []string{"sh"}, Env: []string{"PS1=$ "}})
 	if err != nil {

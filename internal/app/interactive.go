@@ -21,6 +21,10 @@ func (h containerHosts) StartTerminal(ctx context.Context, host, id, session, to
 	return h.client.StartTerminal(ctx, host, agent.TerminalStart{ID: id, Session: session, Token: token})
 }
 
+func (h containerHosts) RefuseTerminal(ctx context.Context, host, id, session, token string) error {
+	return h.client.RefuseTerminal(ctx, host, agent.TerminalStart{ID: id, Session: session, Token: token})
+}
+
 func (h containerHosts) ResizeTerminal(ctx context.Context, host, id, session string, rows, cols int) error {
 	return h.client.ResizeTerminal(ctx, host, agent.TerminalResize{ID: id, Session: session,
 		Size: runtime.WindowSize{Rows: uint16(rows), Cols: uint16(cols)}})

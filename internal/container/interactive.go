@@ -73,6 +73,10 @@ type Terminals interface {
 	// whatever the container's state; a good one for a container that is
 	// not running is runtime.ErrState.
 	StartTerminal(ctx context.Context, host, id, session, token string) (io.ReadWriteCloser, error)
+	// RefuseTerminal takes the token and starts nothing, for a container
+	// the cloud says is not running: runtime.ErrState for a good token,
+	// runtime.ErrNotFound for a bad one.
+	RefuseTerminal(ctx context.Context, host, id, session, token string) error
 	// ResizeTerminal sets the size of an exec's terminal (session), or of
 	// the container's own (session ""). An unknown session is
 	// runtime.ErrNotFound.
@@ -275,21 +279,28 @@ func (s *Service) handleWebsocket(w http.ResponseWriter, r *http.Request) error 
 		action = "execute"
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if ct.Status != stRunning {
+		// Not running, says the cloud: only the token's holder may hear
+		// it, and nothing is started in the container meanwhile.
+		err := ts.RefuseTerminal(sctx, ct.Host, ct.UUID, execID, token)
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+			return errBadWebsocketToken()
+		case err == nil || errors.Is(err, runtime.ErrState):
+			return invalidState(ct.UUID, action, ct.Status)
+		}
+		return hostError(err, ct, action)
+	}
 	term, err := ts.StartTerminal(sctx, ct.Host, ct.UUID, execID, token)
-	cancel()
 	if errors.Is(err, runtime.ErrNotFound) {
 		return errBadWebsocketToken()
 	}
-	// The host took the token: a container that is not running (the host
-	// says so, runtime.ErrState, or the cloud does) is Zun's 409. (A host
-	// that cannot be reached could not check it: a server error, as any
-	// call to it.)
+	// The host took the token: a container that is not running there
+	// (runtime.ErrState) is Zun's 409. (A host that cannot be reached
+	// could not check it: a server error, as any call to it.)
 	if err != nil {
 		return hostError(err, ct, action)
-	}
-	if ct.Status != stRunning {
-		term.Close()
-		return invalidState(ct.UUID, action, ct.Status)
 	}
 	defer term.Close()
 	// The origin is checked above, by host name as Zun does (the client

@@ -57,6 +57,10 @@ func (h terminalHosts) StartTerminal(ctx context.Context, host, id, session, tok
 	return h.client.StartTerminal(ctx, h.host, agent.TerminalStart{ID: id, Session: session, Token: token})
 }
 
+func (h terminalHosts) RefuseTerminal(ctx context.Context, host, id, session, token string) error {
+	return h.client.RefuseTerminal(ctx, h.host, agent.TerminalStart{ID: id, Session: session, Token: token})
+}
+
 func (h terminalHosts) ResizeTerminal(ctx context.Context, host, id, session string, rows, cols int) error {
 	return h.client.ResizeTerminal(ctx, h.host, agent.TerminalResize{ID: id, Session: session,
 		Size: runtime.WindowSize{Rows: uint16(rows), Cols: uint16(cols)}})

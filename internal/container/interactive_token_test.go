@@ -108,7 +108,7 @@ func TestWebsocketTokenFirst(t *testing.T) {
 
 	// Stopped, by the cloud only (its host still runs it): a bad token
 	// is answered as for no container; the good one gets the 409 (the
-	// session the host started is hung up on).
+	// host takes the token and starts nothing: RefuseTerminal).
 	tc.action(t, tc.Demo, id, "stop")
 	tc.waitStatus(t, tc.Demo, id, stStopped)
 	check(t, "stopped", bad(id))
@@ -116,6 +116,7 @@ func TestWebsocketTokenFirst(t *testing.T) {
 	status, _, body := wsAnswer(t, tc, exec1)
 	zunError(t, response{StatusCode: status, Body: []byte(body)}, 409, "container.invalid-state-exception",
 		"Cannot execute container "+id+" in Stopped state")
+
 	// The token was taken: it is now a bad one, answered as such.
 	s, typ, b := want(t, exec1)
 	if s2, typ2, b2 := want(t, strings.Replace(exec1, "uuid="+id, "uuid="+none, 1)); s != s2 || typ != typ2 || b != b2 {
