@@ -81,7 +81,13 @@ func addVary(h http.Header, v string) {
 // account are always a plain 200, as in Swift.
 func (s *Service) handleOptions(rq *request) error {
 	h := rq.w.Header()
-	h.Set("Allow", strings.Join(allowedMethods, ", "))
+	methods := strings.Join(allowedMethods, ", ")
+	if rq.object != "" {
+		// Swift's copy middleware adds its method to an object's
+		// answers (not to what a preflight may ask for).
+		methods += ", COPY"
+	}
+	h.Set("Allow", methods)
 	origin := rq.r.Header.Get("Origin")
 	if origin == "" || rq.container == "" {
 		return written(rq.w, http.StatusOK)
@@ -102,7 +108,7 @@ func (s *Service) handleOptions(rq *request) error {
 	if cr.hasMaxAge {
 		h.Set("Access-Control-Max-Age", cr.maxAge)
 	}
-	h.Set("Access-Control-Allow-Methods", strings.Join(allowedMethods, ", "))
+	h.Set("Access-Control-Allow-Methods", methods)
 	// Every header asked for is allowed, as Swift does.
 	var asked []string
 	for _, v := range rq.r.Header.Values("Access-Control-Request-Headers") {
