@@ -169,9 +169,25 @@ func (t *terminals) open(ctx context.Context, req TerminalOpen) (TerminalTicket,
 			return TerminalTicket{}, fmt.Errorf("%w: container %s is %s", runtime.ErrState, req.ID, st.Status)
 		}
 	}
+	tk := &ticket{TerminalOpen: req, token: uuid.NewString(), expires: time.Now().Add(TicketTTL)}
+	id, err := t.add(tk)
+	if err != nil {
+		return TerminalTicket{}, err
+	}
+	return TerminalTicket{Session: id, Token: tk.token}, nil
+}
+
+// maxPending bounds the sessions opened and not yet started on a host.
+// Each waits a minute (TicketTTL) for its websocket, so a member opening
+// execs in a loop would otherwise grow the agent without bound.
+const maxPending = 1024
+
+// add keeps tk until it is started or expires, under a new session id.
+// Past maxPending waiting sessions it is runtime.ErrInUse (Zun's API says
+// 409).
+func (t *terminals) add(tk *ticket) (string, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
-	tk := &ticket{TerminalOpen: req, token: uuid.NewString(), expires: time.Now().Add(TicketTTL)}
 	id := hex.EncodeToString(b)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -181,8 +197,12 @@ func (t *terminals) open(ctx context.Context, req TerminalOpen) (TerminalTicket,
 			delete(t.pending, k)
 		}
 	}
+	if len(t.pending) >= maxPending {
+		return "", fmt.Errorf("%w: %d terminal sessions are waiting for their websocket on this host; try again in a minute",
+			runtime.ErrInUse, maxPending)
+	}
 	t.pending[id] = tk
-	return TerminalTicket{Session: id, Token: tk.token}, nil
+	return id, nil
 }
 
 // take removes and returns the ticket req names, if its token is right

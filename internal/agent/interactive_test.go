@@ -237,3 +237,24 @@ func running(list []runtime.State, id string) bool {
 	}
 	return false
 }
+
+// TestPendingTerminalsBounded: past maxPending sessions waiting for their
+// websocket, opening one more is ErrInUse; expired ones make room again.
+func TestPendingTerminalsBounded(t *testing.T) {
+	ts := &terminals{pending: map[string]*ticket{}, live: map[string]*session{}}
+	for i := range maxPending {
+		if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); !errors.Is(err, runtime.ErrInUse) {
+		t.Fatalf("one past the bound: %v", err)
+	}
+	for _, tk := range ts.pending {
+		tk.expires = time.Now().Add(-time.Second)
+		break
+	}
+	if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); err != nil {
+		t.Fatalf("after one expired: %v", err)
+	}
+}

@@ -20,6 +20,8 @@ func hostError(err error, ct Container, action string) error {
 		return api.Conflict("Container %s is not on its host.", ct.UUID).WithType("container-not-found")
 	case errors.Is(err, runtime.ErrInvalid):
 		return api.BadRequest("%s", err.Error()).WithType("invalid-value")
+	case errors.Is(err, runtime.ErrInUse):
+		return api.Conflict("%s", err.Error())
 	}
 	return err
 }
