@@ -70,6 +70,38 @@ func BenchmarkApplyPorts(b *testing.B) {
 	}
 }
 
+// BenchmarkDeletePorts: from n applied ports to their deletion (the
+// network stays): the Apply that removes their veths; reports ports/s.
+func BenchmarkDeletePorts(b *testing.B) {
+	needRoot(b)
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("ports=%d", n), func(b *testing.B) {
+			d := newDatapath(b, datapathtest.NewOwner())
+			s := benchState(b, n)
+			empty := datapath.HostState{Networks: s.Networks}
+			ctx := context.Background()
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				if err := d.Apply(ctx, s); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				if err := d.Apply(ctx, empty); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+			}
+			b.StopTimer()
+			if err := d.Apply(ctx, datapath.HostState{}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "ports/s")
+		})
+	}
+}
+
 // BenchmarkRuleChange: one security-group rule added to (or taken from)
 // every one of n applied ports, in one Apply — the whole Apply, which also
 // checks every link — and the firewall part alone.
