@@ -422,6 +422,15 @@ func (s *Service) Import(ctx context.Context, id string) (Image, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// Glance computes os_hash_value at import, with the algorithm in force
+	// then: staged data hashed under another one is hashed again.
+	algo, value := im.stagedHashAlgo, im.stagedHash
+	if algo != s.cfg.HashAlgorithm {
+		if value, err = hashFile(staged, s.cfg.HashAlgorithm); err != nil {
+			return fail(err)
+		}
+		algo = s.cfg.HashAlgorithm
+	}
 	dst := filepath.Join(s.imagesDir, id)
 	if err := os.Rename(staged, dst); err != nil {
 		return fail(err)
@@ -432,9 +441,9 @@ func (s *Service) Import(ctx context.Context, id string) (Image, error) {
 	}
 	err = s.db.Tx(bg, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(bg, `UPDATE images SET status=?, checksum=staged_checksum,
-			os_hash_algo=coalesce(staged_hash_algo, 'sha512'), os_hash_value=staged_hash,
-			staged_checksum=NULL, staged_hash=NULL, staged_hash_algo=NULL, virtual_size=?, format=?, updated_at=?
-			WHERE id=? AND status=?`, StatusActive, nullSize(format.VirtualSize), formatJSON(format), timeText(now()), id, StatusImporting)
+			os_hash_algo=?, os_hash_value=?, staged_checksum=NULL, staged_hash=NULL, staged_hash_algo=NULL,
+			virtual_size=?, format=?, updated_at=? WHERE id=? AND status=?`, StatusActive, algo, value,
+			nullSize(format.VirtualSize), formatJSON(format), timeText(now()), id, StatusImporting)
 		if err != nil {
 			return err
 		}

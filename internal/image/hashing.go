@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha3"
 	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
+	"os"
 	"slices"
 	"strings"
 )
@@ -47,4 +50,18 @@ func CheckHashAlgorithm(name string) error {
 		return fmt.Errorf("unknown image hashing algorithm %q (one of %s)", name, strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// hashFile is the hex digest of a file's bytes with algorithm name.
+func hashFile(path, name string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := hashAlgorithms[name]()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -62,7 +62,7 @@ type Image struct {
 	// Format is what the stored bytes were found to be, for active images.
 	Format Format
 
-	stagedChecksum, stagedHash string
+	stagedChecksum, stagedHash, stagedHashAlgo string
 }
 
 // HasData reports whether the image has bytes that can be read.
@@ -73,7 +73,7 @@ func (im Image) HasData() bool {
 const imageCols = `id, name, status, visibility, coalesce(owner, ''), coalesce(disk_format, ''),
 	coalesce(container_format, ''), size, virtual_size, coalesce(checksum, ''), coalesce(os_hash_algo, ''),
 	coalesce(os_hash_value, ''), min_disk, min_ram, protected, os_hidden, created_at, updated_at, format,
-	coalesce(staged_checksum, ''), coalesce(staged_hash, '')`
+	coalesce(staged_checksum, ''), coalesce(staged_hash, ''), coalesce(staged_hash_algo, 'sha512')`
 
 func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var im Image
@@ -82,7 +82,7 @@ func scanImage(row interface{ Scan(...any) error }) (Image, error) {
 	var created, updated, format string
 	err := row.Scan(&im.ID, &name, &im.Status, &im.Visibility, &im.Owner, &im.DiskFormat, &im.ContainerFormat,
 		&size, &vsize, &im.Checksum, &im.OSHashAlgo, &im.OSHashValue, &im.MinDisk, &im.MinRAM, &im.Protected,
-		&im.Hidden, &created, &updated, &format, &im.stagedChecksum, &im.stagedHash)
+		&im.Hidden, &created, &updated, &format, &im.stagedChecksum, &im.stagedHash, &im.stagedHashAlgo)
 	if err != nil {
 		return im, store.Translate(err)
 	}
