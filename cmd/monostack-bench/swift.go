@@ -61,8 +61,14 @@ func swiftBenchmarks(ctx context.Context, base string, creds credentials, pid in
 		if err != nil {
 			return err
 		}
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		res.Body.Close()
+		// A bulk delete answers 200 whatever happened; its body says
+		// ("Response Status: 200 OK" when all went).
+		if strings.Contains(url, "?bulk-delete") && res.StatusCode == http.StatusOK &&
+			!strings.Contains(string(b), "Response Status: 200") {
+			return fmt.Errorf("%s %s: %s", method, url, strings.TrimSpace(string(b)))
+		}
 		for _, w := range want {
 			if res.StatusCode == w {
 				return nil
