@@ -184,4 +184,18 @@ func TestMicroversions(t *testing.T) {
 			t.Errorf("%s: %v %v %q", c.value, v, err, w.Header().Get("OpenStack-API-Version"))
 		}
 	}
+
+	// Handler: the handler runs with the negotiated version, or not at all.
+	var got string
+	h := m.Handler(func(w http.ResponseWriter, r *http.Request, v Version) error { got = v.String(); return nil })
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("OpenStack-API-Version", "compute 2.79")
+	if err := h(httptest.NewRecorder(), r); err != nil || got != "2.79" {
+		t.Errorf("Handler with 2.79: ran with %q, %v", got, err)
+	}
+	got = ""
+	r.Header.Set("OpenStack-API-Version", "compute 2.200")
+	if err := h(httptest.NewRecorder(), r); err == nil || got != "" {
+		t.Errorf("Handler with 2.200: ran with %q, %v", got, err)
+	}
 }

@@ -37,6 +37,18 @@ type Microversions struct {
 	Legacy   string // legacy header name, or ""
 }
 
+// Handler is fn behind the negotiation: the version the request asks
+// for is settled (or the request refused) before fn runs with it.
+func (m Microversions) Handler(fn func(http.ResponseWriter, *http.Request, Version) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := m.Negotiate(w, r)
+		if err != nil {
+			return err
+		}
+		return fn(w, r, v)
+	}
+}
+
 // Negotiate returns the version the request asks for (Min when it asks for
 // none, Max for "latest") and sets the response headers saying which version
 // answered. A malformed version is a 400; one out of range is a 406.

@@ -21,15 +21,7 @@ type handler func(w http.ResponseWriter, r *http.Request, v api.Version) error
 func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logger) *api.Router {
 	rt := api.NewRouter(api.RouterConfig{Prefix: "/compute", Fault: api.NovaFault, Auth: auth, AuthURI: authURI, Log: log})
 	member, admin := api.Scoped, api.AdminOnly
-	h := func(pattern string, rule api.Rule, fn handler) {
-		rt.Handle(pattern, rule, func(w http.ResponseWriter, r *http.Request) error {
-			v, err := Versions.Negotiate(w, r)
-			if err != nil {
-				return err
-			}
-			return fn(w, r, v)
-		})
-	}
+	h := func(pattern string, rule api.Rule, fn handler) { rt.Handle(pattern, rule, Versions.Handler(fn)) }
 	rt.Public("GET ", s.handleVersions)
 	rt.Public("GET /{$}", s.handleVersions)
 	rt.Public("GET /v2.1", s.handleV21)

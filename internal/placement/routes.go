@@ -18,13 +18,7 @@ var Admin api.Rule = func(c *api.Credentials) bool { return c.CloudAdmin() || c.
 func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logger) *api.Router {
 	rt := api.NewRouter(api.RouterConfig{Prefix: "/placement", Fault: api.ErrorsFault, Auth: auth, AuthURI: authURI, Log: log})
 	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, v api.Version) error) {
-		rt.Handle(pattern, Admin, func(w http.ResponseWriter, r *http.Request) error {
-			v, err := Versions.Negotiate(w, r)
-			if err != nil {
-				return err
-			}
-			return fn(w, r, v)
-		})
+		rt.Handle(pattern, Admin, Versions.Handler(fn))
 	}
 	rt.Public("GET ", s.handleRoot)
 	rt.Public("GET /{$}", s.handleRoot)

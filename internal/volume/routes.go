@@ -30,17 +30,13 @@ var (
 func (s *Service) Router(auth api.Authenticator, authURI string, log *slog.Logger) *api.Router {
 	rt := api.NewRouter(api.RouterConfig{Prefix: "/volume", Fault: api.NovaFault, Auth: auth, AuthURI: authURI, Log: log})
 	h := func(pattern string, rule api.Rule, fn handler) {
-		rt.Handle(pattern, rule, func(w http.ResponseWriter, r *http.Request) error {
-			v, err := Versions.Negotiate(w, r)
-			if err != nil {
-				return err
-			}
+		rt.Handle(pattern, rule, Versions.Handler(func(w http.ResponseWriter, r *http.Request, v api.Version) error {
 			c := api.CredentialsFrom(r.Context())
 			if p := r.PathValue("project_id"); p != c.ProjectID && !c.CloudAdmin() {
 				return api.BadRequest("Malformed request url: the project %s in the URL is not the token's project.", p)
 			}
 			return fn(w, r, v)
-		})
+		}))
 	}
 	rt.Public("GET ", s.handleVersions)
 	rt.Public("GET /{$}", s.handleVersions)
