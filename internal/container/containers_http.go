@@ -259,9 +259,10 @@ func (s *Service) handleShow(w http.ResponseWriter, r *http.Request, v api.Versi
 		return err
 	}
 	// What the host says now, not at the watcher's last look.
-	s.syncOne(r.Context(), ct)
-	if ct, err = s.loadContainer(r.Context(), s.db, ct.UUID); err != nil {
-		return err
+	if s.syncOne(r.Context(), ct) {
+		if ct, err = s.loadContainer(r.Context(), s.db, ct.UUID); err != nil {
+			return err
+		}
 	}
 	api.WriteJSON(w, http.StatusOK, s.containerView(r, ct, true))
 	return nil

@@ -77,48 +77,51 @@ func (s *Service) syncNow(ctx context.Context) {
 // syncOne syncs one container's record with its host, as syncNow does
 // for all (show asks for one: at 500 containers the whole host takes
 // ~250 ms to read, one container ~1 ms).
-func (s *Service) syncOne(ctx context.Context, ct Container) {
+// It reports whether the record may have changed (then read it again).
+func (s *Service) syncOne(ctx context.Context, ct Container) bool {
 	if ct.Host == "" || ct.Host != s.cfg.Host || ct.Task != "" || ct.TaskState != "" ||
 		!contains([]string{stRunning, stPaused, stRestarting, stStopped}, ct.Status) {
-		return
+		return false
 	}
 	st, err := s.hosts.State(ctx, ct.Host, ct.UUID)
 	if errors.Is(err, runtime.ErrNotFound) {
-		s.reconcile(ctx, ct, st, false)
-		return
+		return s.reconcile(ctx, ct, st, false)
 	}
 	if err != nil {
-		return // the watcher tries again
+		return false // the watcher tries again
 	}
-	s.reconcile(ctx, ct, st, true)
+	return s.reconcile(ctx, ct, st, true)
 }
 
 // reconcile records what the host says of a container (ok false: it has
 // none), and applies the restart policy or auto_remove to one that ended
-// on its own.
-func (s *Service) reconcile(ctx context.Context, ct Container, st runtime.State, ok bool) {
+// on its own. It reports whether it wrote (or tried to write) the record.
+func (s *Service) reconcile(ctx context.Context, ct Container, st runtime.State, ok bool) bool {
 	if !ok {
-		if ct.Status != stStopped {
-			s.record(ctx, ct, stError, "The container is gone from its host.", nil)
+		if ct.Status == stStopped {
+			return false
 		}
-		return
+		s.record(ctx, ct, stError, "The container is gone from its host.", nil)
+		return true
 	}
 	switch st.Status {
 	case runtime.Running:
-		if ct.Status != stRunning {
-			s.record(ctx, ct, stRunning, "", nil)
+		if ct.Status == stRunning {
+			return false
 		}
+		s.record(ctx, ct, stRunning, "", nil)
 	case runtime.Paused:
-		if ct.Status != stPaused {
-			s.record(ctx, ct, stPaused, "", nil)
+		if ct.Status == stPaused {
+			return false
 		}
+		s.record(ctx, ct, stPaused, "", nil)
 	case runtime.Stopped, runtime.Created:
 		if ct.Status == stStopped {
-			return
+			return false
 		}
 		exit := st.ExitCode
 		if !s.record(ctx, ct, stStopped, "", &exit) {
-			return // an action took it over meanwhile
+			return true // an action took it over meanwhile
 		}
 		s.log.Info("container exited", "container", ct.UUID, "exit_code", exit)
 		id := ct.UUID
@@ -134,7 +137,10 @@ func (s *Service) reconcile(ctx context.Context, ct Container, st runtime.State,
 				s.spawn(id, func(ctx context.Context) { s.destroy(ctx, id) })
 			}
 		}
+	default:
+		return false
 	}
+	return true
 }
 
 // record sets a container's status as the host reports it, unless an
