@@ -1,7 +1,6 @@
 package objectstore
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -97,24 +96,19 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 	var src Object
 	var own piece
 	var first *os.File
-	for attempt := 0; ; attempt++ {
+	err = retryGone(func() error {
+		var err error
 		if src, err = s.getObject(rq.ctx, nil, sc.ID, srcObj); err != nil {
 			return err
 		}
 		if (src.isSLO() || src.isDLO()) && !manifest {
-			break // the segments are read as the copy goes
+			return nil // the segments are read as the copy goes
 		}
 		own, first, err = s.takeBytes(rq.ctx, &src)
-		if errors.Is(err, os.ErrNotExist) && attempt < 3 {
-			continue
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			return errNotFound()
-		}
-		if err != nil {
-			return err
-		}
-		break
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if first != nil {
 		defer first.Close()

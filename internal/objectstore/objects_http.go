@@ -57,29 +57,40 @@ func (s *Service) handleGetObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	// A file can be replaced between reading its row and opening it: the
-	// row is then read again.
-	for attempt := 0; ; attempt++ {
-		o, err := s.getObject(rq.ctx, nil, c.ID, rq.object)
-		if err != nil {
+	var o Object
+	var e *entity
+	err = retryGone(func() error {
+		var err error
+		if o, err = s.getObject(rq.ctx, nil, c.ID, rq.object); err != nil {
 			return err
 		}
-		e, err := s.entityFor(rq, c, &o)
-		if errors.Is(err, os.ErrNotExist) && attempt < 3 {
-			continue
-		}
-		if errors.Is(err, os.ErrNotExist) {
+		e, err = s.entityFor(rq, c, &o)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h := rq.w.Header()
+	objectHeaders(h, &o)
+	if rq.tempURL != nil {
+		rq.tempURL.adjust(h, rq.object)
+	}
+	return s.serve(rq.w, rq.r, e)
+}
+
+// retryGone runs read, which reads an object's row and then its bytes,
+// again while the bytes are gone (os.ErrNotExist): the object was
+// replaced or deleted between the two, and its row, read again, names
+// the new bytes. Three more tries; bytes still gone are a 404.
+func retryGone(read func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := read()
+		switch {
+		case !errors.Is(err, os.ErrNotExist):
+			return err
+		case attempt >= 3:
 			return errNotFound()
 		}
-		if err != nil {
-			return err
-		}
-		h := rq.w.Header()
-		objectHeaders(h, &o)
-		if rq.tempURL != nil {
-			rq.tempURL.adjust(h, rq.object)
-		}
-		return s.serve(rq.w, rq.r, e)
 	}
 }
 

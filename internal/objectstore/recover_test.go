@@ -170,16 +170,7 @@ func TestStorageErrors(t *testing.T) {
 // that does not fit is a 507 that leaves nothing behind, and the store
 // goes on working.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	dir := t.TempDir()
-	small := filepath.Join(dir, "small")
-	os.MkdirAll(small, 0o700)
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := smallDisk(t, "1m")
 	// No reserve: the write itself runs out of space.
 	tc := newTestCloudConfig(t, Config{DataDir: small, FallocateReserve: -1})
 	tc.mkContainer("c")

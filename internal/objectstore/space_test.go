@@ -17,15 +17,7 @@ import (
 // chunked, small or large), while GET and DELETE go on working, and once
 // deletes have made room PUTs work again.
 func TestReserve(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	small := filepath.Join(t.TempDir(), "small")
-	os.MkdirAll(small, 0o700)
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=16m"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := smallDisk(t, "16m")
 	tc := newTestCloudConfig(t, Config{DataDir: small, FallocateReserve: 4 << 20})
 	tc.mkContainer("c")
 	mib := func(n float64) string { return strings.Repeat("x", int(n*(1<<20))) }
@@ -81,15 +73,7 @@ func TestReserveDefault(t *testing.T) {
 // the file system does not count (the file does not shrink); small PUTs
 // may use them again once the file system alone is down to the reserve.
 func TestReserveCountsFreedPages(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	small := filepath.Join(t.TempDir(), "small")
-	os.MkdirAll(small, 0o700)
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=24m"); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := smallDisk(t, "24m")
 	db, err := store.Open(filepath.Join(small, "test.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,4 +120,20 @@ func TestReserveCountsFreedPages(t *testing.T) {
 			t.Fatalf("PUT %d after deletes freed pages in the database: %v", i, err)
 		}
 	}
+}
+
+// smallDisk mounts a tmpfs of size (tmpfs's size= syntax) for the test,
+// unmounted after it; without root, or without tmpfs, the test is skipped.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "small")
+	os.MkdirAll(dir, 0o700)
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
 }
