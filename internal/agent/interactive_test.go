@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,57 +13,23 @@ import (
 	"github.com/monostack/monostack/internal/bus"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/runtime/runc"
+	"github.com/monostack/monostack/internal/runtime/runc/runctest"
 	"github.com/monostack/monostack/internal/runtime/runtimetest"
-	"github.com/monostack/monostack/internal/runtime/shim"
 )
 
 // The test binary is its own shim, as monostack is (`monostack shim`).
 const shimCommand = "__agent_shim"
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == shimCommand {
-		os.Exit(shim.Main(os.Args[2:]))
-	}
+	runctest.ShimMain(shimCommand)
 	os.Exit(m.Run())
 }
 
 // realHost starts an agent of host on the bus with the runc runtime
-// (state in a temporary directory, the test binary as the shim); what its
-// containers leave is removed at the end of t.
+// (runctest); what its containers leave is removed at the end of t.
 func realHost(t *testing.T, b *bus.Bus, host string) (*ComputeAgent, *runc.Runtime) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the runc runtime needs root")
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("runc is not installed")
-	}
-	if !runtimetest.HaveBusybox() {
-		t.Skip("busybox-static is not installed")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	rt, err := runc.New(runc.Config{Owner: runtimetest.NewOwner(), StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
-		ShimBinary: exe, ShimArgs: []string{shimCommand}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := runtime.Prune(ctx, rt, func(string) bool { return false }); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		imgs, _ := rt.Images(ctx)
-		for _, id := range imgs {
-			if err := rt.RemoveImage(ctx, id); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
+	rt := runctest.New(t, shimCommand)
 	a := NewCompute(host, b, rt, tarImages{runtimetest.DefaultImage(t)}, t.TempDir())
 	if err := a.Start(); err != nil {
 		t.Fatal(err)

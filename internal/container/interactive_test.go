@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,9 +21,8 @@ import (
 	"github.com/monostack/monostack/internal/agent"
 	"github.com/monostack/monostack/internal/bus"
 	"github.com/monostack/monostack/internal/runtime"
-	"github.com/monostack/monostack/internal/runtime/runc"
+	"github.com/monostack/monostack/internal/runtime/runc/runctest"
 	"github.com/monostack/monostack/internal/runtime/runtimetest"
-	"github.com/monostack/monostack/internal/runtime/shim"
 )
 
 // The test binary is its own shim, as monostack is (`monostack shim`), for
@@ -33,9 +30,7 @@ import (
 const shimCommand = "__container_shim"
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == shimCommand {
-		os.Exit(shim.Main(os.Args[2:]))
-	}
+	runctest.ShimMain(shimCommand)
 	os.Exit(m.Run())
 }
 
@@ -76,41 +71,12 @@ func (b busyboxImages) OpenImage(ctx context.Context, id string) (io.ReadCloser,
 // (see terminalHosts), and returns the real host's agent client and name.
 func withTerminals(t *testing.T, tc *testCloud) (*agent.ComputeClient, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the runc runtime needs root")
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("runc is not installed")
-	}
-	if !runtimetest.HaveBusybox() {
-		t.Skip("busybox-static is not installed")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := runctest.New(t, shimCommand)
 	b, err := bus.Embedded(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	dir := t.TempDir()
-	rt, err := runc.New(runc.Config{Owner: runtimetest.NewOwner(), StateDir: filepath.Join(dir, "state"), RunDir: filepath.Join(dir, "run"),
-		ShimBinary: exe, ShimArgs: []string{shimCommand}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := runtime.Prune(ctx, rt, func(string) bool { return false }); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		imgs, _ := rt.Images(ctx)
-		for _, id := range imgs {
-			rt.RemoveImage(ctx, id)
-		}
-	})
 	host := "real-" + runtimetest.NewID()[:8]
 	a := agent.NewCompute(host, b, rt, busyboxImages{runtimetest.DefaultImage(t)}, t.TempDir())
 	if err := a.Start(); err != nil {
