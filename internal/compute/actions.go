@@ -37,10 +37,10 @@ func init() {
 	}
 }
 
-// beginAction moves a server into the action's task state if its states
-// allow it, in one statement, so two racing actions cannot both start.
-func (s *Service) beginAction(ctx context.Context, r *http.Request, sv Server, name, task string, from []string) error {
-	c := api.CredentialsFrom(ctx)
+// checkActionable refuses an action (name) on a server that is locked
+// (to all but admins), busy (a task state), or in a vm_state not in from,
+// as Nova answers: 409.
+func checkActionable(c *api.Credentials, sv Server, name string, from []string) error {
 	if sv.Locked && !isAdmin(c) {
 		return api.Conflict("Instance %s is locked", sv.ID)
 	}
@@ -49,6 +49,15 @@ func (s *Service) beginAction(ctx context.Context, r *http.Request, sv Server, n
 	}
 	if !contains(from, sv.VMState) {
 		return api.Conflict("Cannot '%s' instance %s while it is in vm_state %s", name, sv.ID, sv.VMState)
+	}
+	return nil
+}
+
+// beginAction moves a server into the action's task state if its states
+// allow it, in one statement, so two racing actions cannot both start.
+func (s *Service) beginAction(ctx context.Context, r *http.Request, sv Server, name, task string, from []string) error {
+	if err := checkActionable(api.CredentialsFrom(ctx), sv, name, from); err != nil {
+		return err
 	}
 	args := []any{task, nowText(), sv.ID}
 	q := `UPDATE compute_servers SET task_state=?, updated_at=? WHERE id=? AND task_state IS NULL AND deleted=0 AND vm_state IN (`

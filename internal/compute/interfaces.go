@@ -353,16 +353,7 @@ func parseInterfaceRequest(r *http.Request, v api.Version) (interfaceRequest, er
 // canChangeInterfaces refuses an attach or detach (action) on a locked or
 // busy server, or one in a vm_state Nova does not allow it in.
 func canChangeInterfaces(c *api.Credentials, sv Server, action string) error {
-	if sv.Locked && !isAdmin(c) {
-		return api.Conflict("Instance %s is locked", sv.ID)
-	}
-	if sv.TaskState != "" {
-		return api.Conflict("Cannot '%s' instance %s while it is in task_state %s", action, sv.ID, sv.TaskState)
-	}
-	if !contains(interfaceStates, sv.VMState) {
-		return api.Conflict("Cannot '%s' instance %s while it is in vm_state %s", action, sv.ID, sv.VMState)
-	}
-	return nil
+	return checkActionable(c, sv, action, interfaceStates)
 }
 
 func (s *Service) handleAttachInterface(w http.ResponseWriter, r *http.Request, v api.Version) error {
