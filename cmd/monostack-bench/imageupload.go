@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/monostack/monostack/internal/pattern"
 )
 
 // The "image-upload" benchmark: one image of --image-mib MiB uploaded
@@ -35,37 +36,6 @@ const (
 	imageRounds = 3
 	rssEvery    = 10 * time.Millisecond
 )
-
-// patternBody yields n bytes cycling through a random block of a size
-// prime to 1 MiB, so that no two MiB are alike.
-type patternBody struct {
-	block []byte
-	off   int
-	left  int64
-}
-
-func newPatternBody(n int64) *patternBody {
-	b := make([]byte, 1<<20+17)
-	rand.Read(b)
-	return &patternBody{block: b, left: n}
-}
-
-func (p *patternBody) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	n := 0
-	for n < len(b) {
-		c := copy(b[n:], p.block[p.off:])
-		n += c
-		p.off = (p.off + c) % len(p.block)
-	}
-	p.left -= int64(n)
-	return n, nil
-}
 
 // memWatch samples a process's VmRSS until stopped, after resetting its
 // VmHWM.
@@ -171,7 +141,7 @@ func imageUpload(ctx context.Context, base string, creds credentials, dataDir st
 		}
 		live = append(live, im.ID)
 		up, err := timed(true, func() error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/image/v2/images/"+im.ID+"/file", newPatternBody(size))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/image/v2/images/"+im.ID+"/file", pattern.New(size))
 			if err != nil {
 				return err
 			}
@@ -258,7 +228,7 @@ func diskWrite(dir string, size int64) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, newPatternBody(size), make([]byte, 1<<20))
+	_, err = io.CopyBuffer(struct{ io.Writer }{f}, pattern.New(size), make([]byte, 1<<20))
 	if err != nil {
 		return err
 	}

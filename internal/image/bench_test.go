@@ -4,36 +4,9 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/monostack/monostack/internal/pattern"
 )
-
-// patternReader yields n bytes cycling through a block of random bytes, so
-// that a large image is generated on the fly without being held in memory.
-type patternReader struct {
-	block []byte
-	off   int
-	left  int64
-}
-
-func newPatternReader(n int64) *patternReader {
-	return &patternReader{block: randomBytes(1<<20+17, 5), left: n}
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	if p.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(b)) > p.left {
-		b = b[:p.left]
-	}
-	n := 0
-	for n < len(b) {
-		c := copy(b[n:], p.block[p.off:])
-		n += c
-		p.off = (p.off + c) % len(p.block)
-	}
-	p.left -= int64(n)
-	return n, nil
-}
 
 const benchSize = 256 << 20
 
@@ -47,7 +20,7 @@ func BenchmarkUpload(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		id := tc.create(tc.demo, map[string]any{"disk_format": "raw", "container_format": "bare"})["id"].(string)
-		req, _ := http.NewRequest("PUT", tc.srv.URL+"/image/v2/images/"+id+"/file", newPatternReader(benchSize))
+		req, _ := http.NewRequest("PUT", tc.srv.URL+"/image/v2/images/"+id+"/file", pattern.New(benchSize))
 		req.ContentLength = benchSize
 		req.Header.Set("X-Auth-Token", tc.demo)
 		req.Header.Set("Content-Type", "application/octet-stream")
@@ -71,7 +44,7 @@ func BenchmarkUpload(b *testing.B) {
 func BenchmarkDownload(b *testing.B) {
 	tc := newTestCloud(b, Config{})
 	id := tc.create(tc.demo, map[string]any{"disk_format": "raw", "container_format": "bare"})["id"].(string)
-	tc.must(204, tc.do("PUT", "/image/v2/images/"+id+"/file", tc.demo, newPatternReader(benchSize)))
+	tc.must(204, tc.do("PUT", "/image/v2/images/"+id+"/file", tc.demo, pattern.New(benchSize)))
 	buf := make([]byte, 1<<20)
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
