@@ -148,17 +148,20 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rangeNotSatisfiable is Glance's 416 for an image of size bytes.
+func rangeNotSatisfiable(size int64, msg string) error {
+	e := api.Errorf(http.StatusRequestedRangeNotSatisfiable, "%s", msg)
+	e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}
+	return e
+}
+
 // legacyRange reads a Content-Range request header ("bytes a-b/len" or
 // "bytes a-b/*"), which Glance still honours on downloads for old clients
 // when there is no Range, as the range it means. As Glance: a malformed
 // one, a stop past the image when the length is "*", or a start past the
 // image is a 416.
 func legacyRange(h string, size int64) (offset, length int64, err error) {
-	unsatisfiable := func(msg string) error {
-		e := api.Errorf(http.StatusRequestedRangeNotSatisfiable, "%s", msg)
-		e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}
-		return e
-	}
+	unsatisfiable := func(msg string) error { return rangeNotSatisfiable(size, msg) }
 	invalid := unsatisfiable("Invalid Content-Range header.")
 	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes ")
 	span, total, slash := strings.Cut(spec, "/")
@@ -198,11 +201,7 @@ func parseRange(h string, size int64) (offset, length int64, partial bool, err e
 		return 0, 0, false, api.BadRequest("Requests with multiple ranges are not supported in Glance. " +
 			"You may make multiple single-range requests instead.")
 	}
-	unsatisfiable := func(msg string) error {
-		e := api.Errorf(http.StatusRequestedRangeNotSatisfiable, "%s", msg)
-		e.Header = http.Header{"Content-Range": {fmt.Sprintf("bytes */%d", size)}}
-		return e
-	}
+	unsatisfiable := func(msg string) error { return rangeNotSatisfiable(size, msg) }
 	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
 	a, b, dash := strings.Cut(spec, "-")
 	if !ok || !dash {
