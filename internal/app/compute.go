@@ -131,6 +131,15 @@ func (a computeNetworks) GetPort(ctx context.Context, id string) (compute.Port, 
 	return toComputePort(p), err
 }
 
+func (a computeNetworks) DevicePorts(ctx context.Context, deviceID string) ([]compute.Port, error) {
+	ps, err := a.net.DevicePorts(ctx, deviceID)
+	out := make([]compute.Port, len(ps))
+	for i, p := range ps {
+		out[i] = toComputePort(p)
+	}
+	return out, err
+}
+
 func (a computeNetworks) BindPort(ctx context.Context, id, host, deviceID, owner string, profile map[string]any) (compute.Port, error) {
 	p, err := a.net.BindPort(ctx, id, host, deviceID, owner, profile)
 	return toComputePort(p), err

@@ -522,3 +522,31 @@ func TestHostReportOlderThanRecord(t *testing.T) {
 		t.Fatalf("a stale listing made the server %v", sv["status"])
 	}
 }
+
+// TestDeleteServerStrayPorts: a port made for a server but never recorded
+// (a build killed between the network's commit and compute's record) is
+// deleted with the server; another device's port, and one of the server's
+// device that compute did not make (no compute: owner), are left alone.
+func TestDeleteServerStrayPorts(t *testing.T) {
+	tc := newTestCloud(t)
+	sv := tc.createServer(t, tc.demo, "stray", "1", nil)
+	tc.waitStatus(t, tc.demo, sv, "ACTIVE")
+	stray, err := tc.nets.CreatePort(context.Background(), PortRequest{ProjectID: tc.demoProject, NetworkID: tc.privateNet,
+		DeviceID: sv, DeviceOwner: "compute:nova"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := tc.nets.CreatePort(context.Background(), PortRequest{ProjectID: tc.demoProject, NetworkID: tc.privateNet,
+		DeviceID: "another-server", DeviceOwner: "compute:nova"})
+	notOurs, _ := tc.nets.CreatePort(context.Background(), PortRequest{ProjectID: tc.demoProject, NetworkID: tc.privateNet,
+		DeviceID: sv, DeviceOwner: "network:router_interface"})
+	tc.must(t, 204, tc.do(t, "DELETE", "/compute/v2.1/servers/"+sv, tc.demo, nil))
+	tc.waitStatus(t, tc.demo, sv, "DELETED")
+	left, _ := tc.nets.DevicePorts(context.Background(), sv)
+	if len(left) != 1 || left[0].ID != notOurs.ID {
+		t.Errorf("ports of the deleted server: %+v, want only %s (stray %s deleted)", left, notOurs.ID, stray.ID)
+	}
+	if _, err := tc.nets.GetPort(context.Background(), other.ID); err != nil {
+		t.Errorf("another server's port: %v", err)
+	}
+}

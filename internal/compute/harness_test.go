@@ -92,6 +92,18 @@ func (f *fakeNetworks) GetPort(ctx context.Context, id string) (Port, error) {
 	return p, nil
 }
 
+func (f *fakeNetworks) DevicePorts(ctx context.Context, deviceID string) ([]Port, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Port
+	for _, p := range f.ports {
+		if p.DeviceID == deviceID {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeNetworks) BindPort(ctx context.Context, id, host, device, owner string, profile map[string]any) (Port, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/monostack/monostack/internal/api"
@@ -557,8 +558,34 @@ func (s *Service) cleanupHost(ctx context.Context, sv Server) error {
 		}
 		s.db.ExecContext(ctx, `DELETE FROM compute_server_ports WHERE server_id=? AND port_id=?`, sv.ID, p.PortID)
 	}
+	if err := s.deleteStrayPorts(ctx, sv); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.placement.Release(ctx, sv.ID); err != nil {
 		errs = append(errs, fmt.Errorf("releasing allocations: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteStrayPorts deletes the ports made for the server that it never
+// recorded: a build killed between the network's commit of a new port and
+// compute's record of it leaves one, and the resumed build makes another.
+// As Nova deallocates an instance, the network is asked for the ports of
+// the device. A user's own port is recorded before it is bound (it gets
+// the server as device only then), so an unrecorded one is ours.
+func (s *Service) deleteStrayPorts(ctx context.Context, sv Server) error {
+	ps, err := s.networks.DevicePorts(ctx, sv.ID)
+	if err != nil {
+		return fmt.Errorf("ports of the server: %w", err)
+	}
+	var errs []error
+	for _, p := range ps {
+		if !strings.HasPrefix(p.DeviceOwner, "compute:") || slices.ContainsFunc(sv.Ports, func(sp serverPort) bool { return sp.PortID == p.ID }) {
+			continue
+		}
+		if err := s.networks.DeletePort(ctx, p.ID); err != nil {
+			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -83,6 +83,8 @@ type Networks interface {
 	AutoNetwork(ctx context.Context, projectID string) (string, error)
 	CreatePort(ctx context.Context, r PortRequest) (Port, error)
 	GetPort(ctx context.Context, id string) (Port, error)
+	// DevicePorts returns the ports whose device is deviceID.
+	DevicePorts(ctx context.Context, deviceID string) ([]Port, error)
 	// BindPort binds a port to host for device (empty host: unbinds), with
 	// the binding profile the host asks for (see PortProfiler).
 	BindPort(ctx context.Context, id, host, deviceID, deviceOwner string, profile map[string]any) (Port, error)

@@ -81,6 +81,24 @@ func (s *Service) CreatePort(ctx context.Context, r PortRequest) (PortInfo, erro
 	return info, err
 }
 
+// DevicePorts returns the ports whose device is deviceID (a server's, as
+// Nova finds them when it deallocates an instance).
+func (s *Service) DevicePorts(ctx context.Context, deviceID string) ([]PortInfo, error) {
+	ps, err := s.loadPorts(ctx, s.db, `p.device_id=?`, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PortInfo, 0, len(ps))
+	for _, p := range ps {
+		info, err := s.portInfo(ctx, s.db, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
 // GetPort returns a port.
 func (s *Service) GetPort(ctx context.Context, id string) (PortInfo, error) {
 	p, err := s.getPort(ctx, s.db, id)
