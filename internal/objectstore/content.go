@@ -234,8 +234,11 @@ func (pr *pieceReader) Read(p []byte) (int, error) {
 // segmentError is the answer to a source's bytes that could not be read:
 // gone (replaced or deleted since its row was read) is a 409, as Swift
 // says of a missing segment; anything else (a busy or failing database, a
-// disk error) is the server's.
+// disk error) is the server's; a client gone is its own (499).
 func segmentError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return errClientDisconnect(err) // the client went away: not the server's failure
+	}
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return swiftError(http.StatusConflict, "A segment of the source object is gone.")
 	}

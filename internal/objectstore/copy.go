@@ -110,9 +110,13 @@ func (s *Service) copyObject(rq *request, srcAcct, srcCont, srcObj string, dst *
 	if err != nil {
 		return err
 	}
-	if first != nil {
-		defer first.Close()
-	}
+	// Closed here on every early return; once the body reader has it,
+	// the reader closes it.
+	defer func() {
+		if first != nil {
+			first.Close()
+		}
+	}()
 	if err := s.checkMetadata(h, "object"); err != nil {
 		return err
 	}

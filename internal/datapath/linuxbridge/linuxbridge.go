@@ -361,7 +361,7 @@ func (d *Datapath) deleteLinks(v *hostView, links []netlink.Link) []error {
 	for range min(len(links), deleteWorkers) {
 		wg.Go(func() {
 			h := d.nl // shared (its socket serialises) if a socket of our own cannot be had
-			if own, err := netlink.NewHandleAt(d.home); err == nil {
+			if own, err := netlink.NewHandleAt(d.home, unix.NETLINK_ROUTE); err == nil {
 				defer own.Close()
 				h = own
 			}

@@ -47,6 +47,10 @@ func reapLater(p *os.Process) {
 		if err != nil {
 			// The poller would not wait on this fd: wait the old way.
 			p.Wait()
+			return
 		}
+		// Reaped through our pidfd: the Process's own handle (a pidfd of
+		// its own since Go 1.23) goes now, not at its finalizer.
+		p.Release()
 	}()
 }
