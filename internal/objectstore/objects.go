@@ -271,8 +271,13 @@ type objectData struct {
 // afterwards (a blob, in the transaction).
 func (s *Service) storeObject(ctx context.Context, c *Container, name string, d objectData) (Object, error) {
 	inline := d.length >= 0 && d.length <= inlineMax
-	if err := s.checkRoom(ctx, d.length, inline); err != nil {
+	done, err := s.checkRoom(ctx, d.length, inline)
+	if err != nil {
 		return Object{}, err
+	}
+	defer done()
+	if d.length < 0 {
+		d.body = &roomReader{s: s, ctx: ctx, r: d.body, next: roomEvery}
 	}
 	if inline {
 		return s.storeInline(c, name, d)

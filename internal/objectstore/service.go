@@ -89,7 +89,8 @@ func (c *Config) setDefaults() {
 // the expirer, until Close.
 type Service struct {
 	db *store.DB
-	// dbFree: the database's free pages, for checkRoom.
+	// room and dbFree: what checkRoom counts beside statfs.
+	room   room
 	dbFree dbFreeGauge
 	cfg    Config
 	log    *slog.Logger

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"time"
 
@@ -30,27 +31,79 @@ func (cfg Config) reserve(total int64) int64 {
 	return max(total/100, defaultReserveMin)
 }
 
+// room is the bytes admitted PUTs announced and have not finished
+// writing: statfs does not see them yet, so two PUTs checked at the same
+// moment would otherwise both take the same free space.
+type room struct {
+	mu       sync.Mutex
+	inflight int64
+}
+
 // checkRoom refuses (507) a PUT of length bytes (-1: not known yet) that
 // would leave less than the reserve free, as Swift's object server does
-// with fallocate_reserve. Reading, deleting and metadata stay possible on
-// a full store, so that space can be freed. A small object (inline) may
-// also take the pages its deleted peers left free inside the database,
-// which the file system does not count as free: the database does not
-// shrink. statfs costs about a microsecond: it is asked on every PUT.
-func (s *Service) checkRoom(ctx context.Context, length int64, inline bool) error {
+// with fallocate_reserve, counting what admitted PUTs are still writing.
+// Reading, deleting and metadata stay possible on a full store, so that
+// space can be freed. A small object (inline) may also take the pages its
+// deleted peers left free inside the database, which the file system does
+// not count as free: the database does not shrink. statfs costs about a
+// microsecond: it is asked on every PUT. The caller calls done once the
+// PUT has ended, whatever its outcome.
+func (s *Service) checkRoom(ctx context.Context, length int64, inline bool) (done func(), err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(s.cfg.DataDir, &st); err != nil {
-		return nil // the write itself will tell
+		return func() {}, nil // the write itself will tell
 	}
+	n := max(length, 0)
 	free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
 	reserve := s.cfg.reserve(total)
-	if free-max(length, 0) >= reserve {
-		return nil
+	s.room.mu.Lock()
+	defer s.room.mu.Unlock()
+	free -= s.room.inflight
+	if free-n < reserve && !(inline && free-n+s.dbFree.take(ctx, s, n) >= reserve) {
+		return nil, errInsufficientStorage(errors.New("the object would eat into the file system's reserve"))
 	}
-	if inline && free-length+s.dbFree.bytes(ctx, s) >= reserve {
-		return nil
+	s.room.inflight += n
+	return func() {
+		s.room.mu.Lock()
+		s.room.inflight -= n
+		s.room.mu.Unlock()
+	}, nil
+}
+
+// roomReader is the body of a PUT whose length is not known: every
+// roomEvery bytes it asks again whether the store is past its reserve,
+// and stops the upload with a 507 if so.
+type roomReader struct {
+	s    *Service
+	ctx  context.Context
+	r    io.Reader
+	next int64
+	n    int64
+}
+
+// copyAhead bounds how far reading runs ahead of writing in copyIn (its
+// buffers).
+const copyAhead = 4 * copyBufSize
+
+// roomEvery is how often a body of unknown length is checked against the
+// reserve (a variable for the tests).
+var roomEvery int64 = 64 << 20
+
+func (rr *roomReader) Read(p []byte) (int, error) {
+	// Checked before reading, and said with no bytes: a reader's error
+	// that comes with a full buffer is dropped by io.ReadFull.
+	if rr.n >= rr.next {
+		rr.next = rr.n + roomEvery
+		// What was read but may not be on disk yet: the copy's buffers.
+		done, err := rr.s.checkRoom(rr.ctx, min(rr.n, copyAhead), false)
+		if err != nil {
+			return 0, err
+		}
+		done()
 	}
-	return errInsufficientStorage(errors.New("the object would eat into the file system's reserve"))
+	k, err := rr.r.Read(p)
+	rr.n += int64(k)
+	return k, err
 }
 
 // dbFreeGauge is the database's free pages in bytes, read at most every
@@ -71,19 +124,23 @@ func (g *dbFreeGauge) invalidate() {
 	g.mu.Unlock()
 }
 
-func (g *dbFreeGauge) bytes(ctx context.Context, s *Service) int64 {
+// take returns the database's free bytes as last read, after taking n of
+// them for a PUT it admits (until the next read): PUTs admitted in the same
+// window do not count the same pages twice.
+func (g *dbFreeGauge) take(ctx context.Context, s *Service, n int64) int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if time.Since(g.at) < dbFreeEvery {
-		return g.n
+	if time.Since(g.at) >= dbFreeEvery {
+		var pages, size int64
+		if err := s.db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&pages); err != nil {
+			return 0
+		}
+		if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
+			return 0
+		}
+		g.n, g.at = pages*size, time.Now()
 	}
-	var pages, size int64
-	if err := s.db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&pages); err != nil {
-		return 0
-	}
-	if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
-		return 0
-	}
-	g.n, g.at = pages*size, time.Now()
-	return g.n
+	free := g.n
+	g.n -= min(n, g.n)
+	return free
 }

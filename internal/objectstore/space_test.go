@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/monostack/monostack/internal/store"
 )
@@ -136,4 +137,101 @@ func smallDisk(t *testing.T, size string) string {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 	return dir
+}
+
+// gatedBody yields n bytes: the first MiB at once, the rest once gate is
+// closed.
+type gatedBody struct {
+	n, sent int64
+	gate    chan struct{}
+}
+
+func (g *gatedBody) Read(p []byte) (int, error) {
+	if g.sent == g.n {
+		return 0, io.EOF
+	}
+	if g.sent >= 1<<20 {
+		<-g.gate
+	}
+	k := int(min(int64(len(p)), g.n-g.sent))
+	for i := range p[:k] {
+		p[i] = 'z'
+	}
+	g.sent += int64(k)
+	return k, nil
+}
+
+// TestReserveCountsUploadsInFlight: PUTs admitted but still writing count
+// against the reserve, so two that each fit but not together do not both
+// get in; and an upload of unknown length is stopped once it reaches the
+// reserve.
+func TestReserveCountsUploadsInFlight(t *testing.T) {
+	small := smallDisk(t, "16m")
+	db, err := store.Open(filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	s, err := New(ctx, db, Config{DataDir: small, FallocateReserve: 4 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.putContainer(ctx, "AUTH_p", "c", func(meta) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.lookupContainer(ctx, "AUTH_p", "c")
+	if err != nil || c == nil {
+		t.Fatal(c, err)
+	}
+	put := func(name string, body io.Reader, length int64) error {
+		_, err := s.storeObject(ctx, c, name, objectData{body: body, length: length,
+			contentType: "application/octet-stream", meta: meta{}, size: -1})
+		return err
+	}
+	// 16 MiB, 4 kept: one 5 MiB upload under way, a second fits beside it
+	// (6 left), a third would not (1 left).
+	gate := make(chan struct{})
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() { errs <- put(fmt.Sprint("slow", i), &gatedBody{n: 5 << 20, gate: gate}, 5<<20) }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.room.mu.Lock()
+		in := s.room.inflight
+		s.room.mu.Unlock()
+		if in == 10<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight: %d bytes", in)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := put("third", strings.NewReader(strings.Repeat("x", 5<<20)), 5<<20); !isStatus(err, 507) {
+		t.Errorf("a third 5 MiB PUT beside two under way: %v", err)
+	}
+	close(gate)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Errorf("the uploads under way: %v", err)
+		}
+	}
+	if s.room.inflight != 0 {
+		t.Errorf("%d bytes still counted in flight", s.room.inflight)
+	}
+
+	// Unknown length: checked every MiB here, stopped at the reserve.
+	defer func(v int64) { roomEvery = v }(roomEvery)
+	roomEvery = 1 << 20
+	if err := put("chunked", io.MultiReader(strings.NewReader(strings.Repeat("y", 5<<20))), -1); !isStatus(err, 507) {
+		t.Errorf("a chunked upload past the reserve: %v", err)
+	}
+	var st syscall.Statfs_t
+	syscall.Statfs(small, &st)
+	if free := int64(st.Bavail) * st.Bsize; free < 1<<20 {
+		t.Errorf("%d bytes free after the chunked upload was stopped", free)
+	}
 }
