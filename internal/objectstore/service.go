@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	md5simd "github.com/minio/md5-simd"
-
 	"github.com/monostack/monostack/internal/store"
 )
 
@@ -96,7 +94,7 @@ type Service struct {
 	log    *slog.Logger
 	blobs  *blobStore
 	// md5s hashes large uploads side by side in SIMD lanes.
-	md5s md5simd.Server
+	md5s md5Lanes
 
 	st     statements
 	writes chan *writeReq
@@ -139,7 +137,6 @@ func New(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Serv
 		s.st.close()
 		return nil, fmt.Errorf("objectstore: start-up check: %w", err)
 	}
-	s.md5s = md5simd.NewServer()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(2)
 	go s.commitLoop()
