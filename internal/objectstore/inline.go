@@ -201,6 +201,9 @@ func (s *Service) deleteBlob(ctx context.Context, tx *sql.Tx, rel string) error 
 		return nil
 	}
 	_, err := in(ctx, tx, s.st.deleteBlob).ExecContext(ctx, rel)
-	s.dbFree.invalidate()
+	// Pages are free only once tx commits: commitBatch invalidates the
+	// gauge then, so that a PUT checked meanwhile cannot cache the old
+	// count for dbFreeEvery.
+	s.blobsFreed.Store(true)
 	return err
 }

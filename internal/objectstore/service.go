@@ -90,9 +90,11 @@ type Service struct {
 	// room and dbFree: what checkRoom counts beside statfs.
 	room   room
 	dbFree dbFreeGauge
-	cfg    Config
-	log    *slog.Logger
-	blobs  *blobStore
+	// blobsFreed: the transaction being committed deleted blobs.
+	blobsFreed atomic.Bool
+	cfg        Config
+	log        *slog.Logger
+	blobs      *blobStore
 	// md5s hashes large uploads side by side in SIMD lanes.
 	md5s md5Lanes
 
@@ -282,6 +284,9 @@ func (s *Service) commitBatch(batch []*writeReq) {
 		}
 		return nil
 	})
+	if s.blobsFreed.Swap(false) {
+		s.dbFree.invalidate()
+	}
 	for _, w := range batch {
 		if w.err == nil {
 			w.err = storageError(txErr)

@@ -116,8 +116,8 @@ type dbFreeGauge struct {
 
 const dbFreeEvery = 100 * time.Millisecond
 
-// invalidate makes the next read ask the database again (a blob was just
-// deleted: pages were freed).
+// invalidate makes the next read ask the database again (a commit that
+// deleted blobs freed pages).
 func (g *dbFreeGauge) invalidate() {
 	g.mu.Lock()
 	g.at = time.Time{}
