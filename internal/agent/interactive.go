@@ -48,12 +48,15 @@ const TicketTTL = time.Minute
 // TerminalOpen asks for a session in a running container: an exec of
 // Args on a new terminal, or, with Attach, the container's own terminal.
 type TerminalOpen struct {
-	ID     string   `json:"id"`
-	Args   []string `json:"args,omitempty"`
-	Env    []string `json:"env,omitempty"`
-	Cwd    string   `json:"cwd,omitempty"`
-	User   string   `json:"user,omitempty"`
-	Attach bool     `json:"attach,omitempty"`
+	ID string `json:"id"`
+	// Project owns the container: each project may have only so many
+	// sessions waiting on a host (maxPendingPerProject).
+	Project string   `json:"project,omitempty"`
+	Args    []string `json:"args,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	Cwd     string   `json:"cwd,omitempty"`
+	User    string   `json:"user,omitempty"`
+	Attach  bool     `json:"attach,omitempty"`
 }
 
 // TerminalTicket is what starting a session takes.
@@ -179,8 +182,13 @@ func (t *terminals) open(ctx context.Context, req TerminalOpen) (TerminalTicket,
 
 // maxPending bounds the sessions opened and not yet started on a host.
 // Each waits a minute (TicketTTL) for its websocket, so a member opening
-// execs in a loop would otherwise grow the agent without bound.
-const maxPending = 1024
+// execs in a loop would otherwise grow the agent without bound; and
+// maxPendingPerProject keeps one project's loop from taking all of them
+// from the others.
+const (
+	maxPending           = 1024
+	maxPendingPerProject = 64
+)
 
 // add keeps tk until it is started or expires, under a new session id.
 // Past maxPending waiting sessions it is runtime.ErrInUse (Zun's API says
@@ -200,6 +208,16 @@ func (t *terminals) add(tk *ticket) (string, error) {
 	if len(t.pending) >= maxPending {
 		return "", fmt.Errorf("%w: %d terminal sessions are waiting for their websocket on this host; try again in a minute",
 			runtime.ErrInUse, maxPending)
+	}
+	mine := 0
+	for _, p := range t.pending {
+		if p.Project == tk.Project {
+			mine++
+		}
+	}
+	if mine >= maxPendingPerProject {
+		return "", fmt.Errorf("%w: %d terminal sessions of this project are waiting for their websocket on this host; try again in a minute",
+			runtime.ErrInUse, maxPendingPerProject)
 	}
 	t.pending[id] = tk
 	return id, nil

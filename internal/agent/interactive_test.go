@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -206,19 +207,43 @@ func running(list []runtime.State, id string) bool {
 // websocket, opening one more is ErrInUse; expired ones make room again.
 func TestPendingTerminalsBounded(t *testing.T) {
 	ts := &terminals{pending: map[string]*ticket{}, live: map[string]*session{}}
+	projects := maxPending/maxPendingPerProject + 1 // none at its own bound
+	of := func(i int) *ticket {
+		return &ticket{TerminalOpen: TerminalOpen{Project: fmt.Sprint("p", i%projects)}, token: "t", expires: time.Now().Add(TicketTTL)}
+	}
 	for i := range maxPending {
-		if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); err != nil {
+		if _, err := ts.add(of(i)); err != nil {
 			t.Fatalf("session %d: %v", i, err)
 		}
 	}
-	if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); !errors.Is(err, runtime.ErrInUse) {
+	if _, err := ts.add(of(maxPending)); !errors.Is(err, runtime.ErrInUse) {
 		t.Fatalf("one past the bound: %v", err)
 	}
 	for _, tk := range ts.pending {
 		tk.expires = time.Now().Add(-time.Second)
 		break
 	}
-	if _, err := ts.add(&ticket{token: "t", expires: time.Now().Add(TicketTTL)}); err != nil {
+	if _, err := ts.add(of(0)); err != nil {
 		t.Fatalf("after one expired: %v", err)
+	}
+}
+
+// TestPendingTerminalsPerProject: one project's waiting sessions stop at
+// maxPendingPerProject; another project still gets one.
+func TestPendingTerminalsPerProject(t *testing.T) {
+	ts := &terminals{pending: map[string]*ticket{}, live: map[string]*session{}}
+	of := func(project string) *ticket {
+		return &ticket{TerminalOpen: TerminalOpen{Project: project}, token: "t", expires: time.Now().Add(TicketTTL)}
+	}
+	for i := range maxPendingPerProject {
+		if _, err := ts.add(of("greedy")); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	if _, err := ts.add(of("greedy")); !errors.Is(err, runtime.ErrInUse) {
+		t.Fatalf("one past the project's bound: %v", err)
+	}
+	if _, err := ts.add(of("other")); err != nil {
+		t.Fatalf("another project: %v", err)
 	}
 }

@@ -12,8 +12,8 @@ import (
 // The containers service's interactive sessions (container.Terminals),
 // kept by the agent of the container's host (agent/interactive.go).
 
-func (h containerHosts) OpenTerminal(ctx context.Context, host, id string, args []string) (string, string, error) {
-	tk, err := h.client.OpenTerminal(ctx, host, agent.TerminalOpen{ID: id, Args: args, Attach: args == nil})
+func (h containerHosts) OpenTerminal(ctx context.Context, host, project, id string, args []string) (string, string, error) {
+	tk, err := h.client.OpenTerminal(ctx, host, agent.TerminalOpen{ID: id, Project: project, Args: args, Attach: args == nil})
 	return tk.Session, tk.Token, err
 }
 

@@ -60,11 +60,11 @@ import (
 // Terminals runs interactive sessions on hosts; Hosts that are one serve
 // them (internal/app's, through the agents).
 type Terminals interface {
-	// OpenTerminal opens a session in container id on host: an exec of
-	// args on a terminal of its own, or, when args is nil, attaching to
-	// the container's terminal. It returns the session's id (the exec id)
-	// and its one-time token.
-	OpenTerminal(ctx context.Context, host, id string, args []string) (session, token string, err error)
+	// OpenTerminal opens a session in container id of project on host:
+	// an exec of args on a terminal of its own, or, when args is nil,
+	// attaching to the container's terminal. It returns the session's id
+	// (the exec id) and its one-time token.
+	OpenTerminal(ctx context.Context, host, project, id string, args []string) (session, token string, err error)
 	// StartTerminal starts the session the token opened (session may be
 	// empty for an attach): what is read is what the terminal shows
 	// (io.EOF when the session ends), what is written is typed in, Close
@@ -118,7 +118,7 @@ func (s *Service) executeInteractive(w http.ResponseWriter, r *http.Request, ct 
 	if err != nil {
 		return err
 	}
-	session, token, err := ts.OpenTerminal(r.Context(), ct.Host, ct.UUID, args)
+	session, token, err := ts.OpenTerminal(r.Context(), ct.Host, ct.ProjectID, ct.UUID, args)
 	if err != nil {
 		return hostError(err, ct, "execute")
 	}
@@ -144,7 +144,7 @@ func (s *Service) handleAttach(w http.ResponseWriter, r *http.Request, v api.Ver
 	if err != nil {
 		return err
 	}
-	_, token, err := ts.OpenTerminal(ctx, ct.Host, ct.UUID, nil)
+	_, token, err := ts.OpenTerminal(ctx, ct.Host, ct.ProjectID, ct.UUID, nil)
 	if err != nil {
 		return hostError(err, ct, "attach")
 	}

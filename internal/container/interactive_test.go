@@ -43,8 +43,8 @@ type terminalHosts struct {
 	host   string
 }
 
-func (h terminalHosts) OpenTerminal(ctx context.Context, host, id string, args []string) (string, string, error) {
-	tk, err := h.client.OpenTerminal(ctx, h.host, agent.TerminalOpen{ID: id, Args: args, Attach: args == nil})
+func (h terminalHosts) OpenTerminal(ctx context.Context, host, project, id string, args []string) (string, string, error) {
+	tk, err := h.client.OpenTerminal(ctx, h.host, agent.TerminalOpen{ID: id, Project: project, Args: args, Attach: args == nil})
 	return tk.Session, tk.Token, err
 }
 
