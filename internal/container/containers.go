@@ -403,9 +403,10 @@ func (s *Service) Create(ctx context.Context, c *api.Credentials, n NewContainer
 
 // spec is the runtime spec of a container.
 func (s *Service) spec(ct Container) runtime.Spec {
-	// An interactive container's init has a terminal, as `docker run -it`
-	// gives it, that attach connects to (interactive.go).
-	proc := runtime.Process{Cwd: ct.Workdir, Terminal: ct.Interactive || ct.TTY}
+	// As Zun asks Docker: tty gives the init a terminal, interactive keeps
+	// its stdin open (`docker run -i`); attach (interactive.go) connects
+	// to either.
+	proc := runtime.Process{Cwd: ct.Workdir, Terminal: ct.TTY, OpenStdin: ct.Interactive}
 	switch {
 	case len(ct.Entrypoint) > 0:
 		proc.Args = append(append([]string{}, ct.Entrypoint...), ct.Command...)

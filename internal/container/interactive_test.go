@@ -386,3 +386,35 @@ func TestIncompleteTail(t *testing.T) {
 		}
 	}
 }
+
+// TestInteractiveTTYSpec: as Zun asks Docker, tty gives the init a
+// terminal and interactive keeps its stdin open; before microversion 1.36
+// (no tty field) an interactive container gets a terminal too.
+func TestInteractiveTTYSpec(t *testing.T) {
+	tc := newTestCloud(t)
+	for _, c := range []struct {
+		version          string
+		interactive, tty bool
+		terminal, openIn bool
+	}{
+		{latest, true, true, true, true},
+		{latest, true, false, false, true}, // docker run -i
+		{latest, false, true, true, false}, // docker run -t
+		{latest, false, false, false, false},
+		{"container 1.35", true, false, true, true},
+	} {
+		body := map[string]any{"image": "busybox", "command": []string{"sh"}, "interactive": c.interactive}
+		if c.version == latest {
+			body["tty"] = c.tty
+		}
+		ct := must(t, 202, tc.doV(t, c.version, "POST", "/v1/containers", tc.Demo, body)).JSON(t)
+		id := ct["uuid"].(string)
+		tc.waitStatus(t, tc.Demo, id, stCreated)
+		p := tc.hosts.spec(id).Process
+		if p.Terminal != c.terminal || p.OpenStdin != c.openIn {
+			t.Errorf("%s interactive=%v tty=%v: terminal %v, open stdin %v; want %v, %v",
+				c.version, c.interactive, c.tty, p.Terminal, p.OpenStdin, c.terminal, c.openIn)
+		}
+		tc.remove(t, tc.Demo, id)
+	}
+}

@@ -272,6 +272,13 @@ type Process struct {
 	// logged as ever, and a runtime that is a Terminals lets callers
 	// attach to it (AttachTerminal) to type into it.
 	Terminal bool `json:"terminal,omitempty"`
+	// OpenStdin keeps the init's standard input open, a pipe that callers
+	// attached to it (AttachTerminal) type into, as `docker run -i`
+	// without `-t` does: no terminal, and what the init writes to its
+	// stdout and stderr is logged and sent to the attached callers as it
+	// comes. Unattached, the init waits on its input. Terminal wins over
+	// it.
+	OpenStdin bool `json:"open_stdin,omitempty"`
 }
 
 // Resources are a container's limits. Zero means the default.

@@ -19,11 +19,13 @@ type Terminals interface {
 	// not running is ErrState, an unknown one ErrNotFound.
 	ExecTerminal(ctx context.Context, id string, spec ExecSpec, size WindowSize) (Terminal, error)
 	// AttachTerminal connects to the terminal of a Running container's
-	// init: what is written to the returned Terminal is typed into it,
-	// and what the container writes from then on is read from it (and
-	// still logged). Several may be attached at once; Close detaches and
-	// leaves the container running. A container whose init has no
-	// terminal is ErrInvalid, one that is not running ErrState.
+	// init, or to its open standard input (Process.OpenStdin): what is
+	// written to the returned Terminal is typed into it, and what the
+	// container writes from then on is read from it (and still logged).
+	// Several may be attached at once; Close detaches and leaves the
+	// container running; Resize does nothing without a terminal. A
+	// container whose init has neither is ErrInvalid, one that is not
+	// running ErrState.
 	AttachTerminal(ctx context.Context, id string) (Terminal, error)
 }
 

@@ -300,6 +300,7 @@ func (r *Runtime) prepare(ctx context.Context, rec *record) error {
 	cfg, err := json.Marshal(shim.Config{
 		Runc: r.runc, Root: r.runcRoot, ID: s.ID, Bundle: filepath.Join(dir, bundleDir),
 		MaxLogBytes: runtime.LogBytesOf(s), CgroupsPath: r.CgroupsPath(s.ID), Terminal: s.Process.Terminal,
+		Stdin: s.Process.OpenStdin && !s.Process.Terminal,
 	})
 	if err != nil {
 		return err

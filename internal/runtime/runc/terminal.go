@@ -176,14 +176,15 @@ func (t *execTerminal) Close() error {
 	return nil
 }
 
-// AttachTerminal connects to the terminal of running container id's init.
+// AttachTerminal connects to the terminal (or the open stdin) of running
+// container id's init.
 func (r *Runtime) AttachTerminal(ctx context.Context, id string) (runtime.Terminal, error) {
 	rec, err := r.readRecord(id)
 	if err != nil {
 		return nil, err
 	}
-	if !rec.Spec.Process.Terminal {
-		return nil, fmt.Errorf("%w: container %s has no terminal", runtime.ErrInvalid, id)
+	if !rec.Spec.Process.Terminal && !rec.Spec.Process.OpenStdin {
+		return nil, fmt.Errorf("%w: container %s has no terminal and no open stdin", runtime.ErrInvalid, id)
 	}
 	st, err := r.state(ctx, rec, nil)
 	if err != nil {

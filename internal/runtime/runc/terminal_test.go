@@ -212,3 +212,76 @@ func TestAttachTerminal(t *testing.T) {
 	scr.Expect(t, 0, "again\r\n")
 	term.Close()
 }
+
+// TestAttachOpenStdin: a container whose init keeps its stdin open with no
+// terminal (`docker run -i`): a shell that waits on its input until
+// attached to, then reads what is typed, with no terminal (no echo, "\n"
+// line ends), its stdout and stderr sent to the attached and logged; it
+// lives on after a detach and ends with what is typed next.
+func TestAttachOpenStdin(t *testing.T) {
+	_, r, _ := newRuntime(t)
+	ctx := context.Background()
+	spec := runtimetest.MachineSpec(defaultImage(t, r))
+	spec.Process = runtime.Process{Args: []string{"sh"}, OpenStdin: true}
+	if _, err := r.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	// On /dev/null a shell would be gone at once.
+	time.Sleep(300 * time.Millisecond)
+	if st, _ := r.State(ctx, spec.ID); st.Status != runtime.Running {
+		t.Fatalf("a shell on an open stdin: %+v", st)
+	}
+	term, err := r.AttachTerminal(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr := runtimetest.Watch(term)
+	if err := term.Resize(runtime.WindowSize{Rows: 30, Cols: 90}); err != nil {
+		t.Errorf("Resize without a terminal: %v", err)
+	}
+	io.WriteString(term, "[ -t 0 ] || echo no-tty; echo out-$((6*7)); echo err-1 >&2\n")
+	// Two pipes: stderr's line may come before stdout's.
+	scr.Expect(t, scr.Expect(t, 0, "no-tty\n"), "out-42\n")
+	scr.Expect(t, 0, "err-1\n")
+	if out := scr.String(); strings.Contains(out, "\r") || strings.Contains(out, "echo") {
+		t.Errorf("a terminal's echo or line ends: %q", out)
+	}
+	waitConsole(t, r, spec.ID, "out-42\n")
+	term.Close()
+	if code, _ := term.Wait(); code != -1 {
+		t.Errorf("Wait after detaching = %d", code)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if st, _ := r.State(ctx, spec.ID); st.Status != runtime.Running {
+		t.Fatalf("after detaching: %+v", st)
+	}
+
+	again, err := r.AttachTerminal(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr = runtimetest.Watch(again)
+	io.WriteString(again, "echo back; exit 5\n")
+	scr.Expect(t, 0, "back\n")
+	scr.Ended(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := r.State(ctx, spec.ID)
+		if st.Status == runtime.Stopped {
+			if st.ExitCode != 5 {
+				t.Errorf("exit code %d, want 5", st.ExitCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container did not stop: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(r.containerDir(spec.ID), shim.AttachSocket)); !os.IsNotExist(err) {
+		t.Errorf("the attach socket is left: %v", err)
+	}
+}

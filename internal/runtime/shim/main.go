@@ -118,27 +118,46 @@ func (s *shim) run() error {
 		return err
 	}
 	closeReaders := func() { outR.Close(); errR.Close() }
-	var copies sync.WaitGroup
-	copies.Go(func() { io.Copy(stream{console, Stdout}, outR) })
-	copies.Go(func() { io.Copy(stream{console, Stderr}, errR) })
-	copied := make(chan struct{})
-	go func() { copies.Wait(); close(copied) }()
 	var term *ttyServer
 	var termDone chan struct{}
-	if s.cfg.Terminal {
+	var inR *os.File // the init's stdin, when kept open
+	var stdout, stderr io.Writer = stream{console, Stdout}, stream{console, Stderr}
+	switch {
+	case s.cfg.Terminal:
 		term = &ttyServer{log: console, clients: map[*attached]struct{}{}}
+	case s.cfg.Stdin:
+		var inW *os.File
+		if inR, inW, err = os.Pipe(); err != nil {
+			closeReaders()
+			outW.Close()
+			errW.Close()
+			return err
+		}
+		term = &ttyServer{stdin: inW, clients: map[*attached]struct{}{}}
+		// Attached clients see the output as it is logged.
+		stdout, stderr = teeClients{stdout, term}, teeClients{stderr, term}
 	}
-	initPid, err := s.create(outW, errW, term)
+	var copies sync.WaitGroup
+	copies.Go(func() { io.Copy(stdout, outR) })
+	copies.Go(func() { io.Copy(stderr, errR) })
+	copied := make(chan struct{})
+	go func() { copies.Wait(); close(copied) }()
+	initPid, err := s.create(inR, outW, errW, term)
 	outW.Close() // the container holds the write ends now
 	errW.Close()
+	if inR != nil {
+		inR.Close() // and the read end of its stdin
+	}
 	if err == nil && term != nil {
 		termDone = make(chan struct{})
 		if err = term.serve(termDone); err != nil {
-			term.master.Close()
 			s.deleteRunc("--force")
 		}
 	}
 	if err != nil {
+		if term != nil {
+			term.closeInput()
+		}
 		closeReaders()
 		return err
 	}
@@ -192,10 +211,11 @@ func (s *shim) deleteRunc(force string) {
 	}
 }
 
-// create runs `runc create` with out and errOut as the container's stdout
-// and stderr, or, when term is not nil, with a terminal whose master it
-// puts in term; it returns the init's pid.
-func (s *shim) create(out, errOut *os.File, term *ttyServer) (int, error) {
+// create runs `runc create` with in (or /dev/null), out and errOut as the
+// container's stdin, stdout and stderr, or, with a terminal
+// (Config.Terminal), with a terminal whose master it puts in term; it
+// returns the init's pid.
+func (s *shim) create(in, out, errOut *os.File, term *ttyServer) (int, error) {
 	logPath := filepath.Join(s.dir, RuncLogFile)
 	os.Remove(logPath)
 	pidPath := filepath.Join(s.dir, InitPidFile)
@@ -209,7 +229,7 @@ func (s *shim) create(out, errOut *os.File, term *ttyServer) (int, error) {
 		"create", "--bundle", s.cfg.Bundle, "--pid-file", pidPath}
 	var ln *net.UnixListener
 	var dirf *os.File
-	if term != nil {
+	if s.cfg.Terminal {
 		if ln, err = listenConsole(); err != nil {
 			return 0, err
 		}
@@ -223,6 +243,9 @@ func (s *shim) create(out, errOut *os.File, term *ttyServer) (int, error) {
 	}
 	cmd := exec.Command(s.cfg.Runc, append(args, s.cfg.ID)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, out, errOut
+	if in != nil {
+		cmd.Stdin = in
+	}
 	if dirf != nil {
 		cmd.ExtraFiles = []*os.File{dirf}
 	}

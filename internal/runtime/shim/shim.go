@@ -11,7 +11,8 @@
 //     runtime, on descriptor 3, the init's pid or why creation failed;
 //     a container with a terminal (Config.Terminal) gets a pty instead,
 //     whose master runc hands the shim, which serves it to attached
-//     clients on DIR/attach.sock (terminal.go);
+//     clients on DIR/attach.sock (terminal.go); one with an open stdin
+//     (Config.Stdin) gets a pipe as stdin, served there the same way;
 //   - copies the pipe (or the pty) into DIR/console.log, rotating it to console.log.1
 //     when it reaches the container's MaxLogBytes (so the last MaxLogBytes
 //     are always kept, and never more than twice that);
@@ -65,6 +66,10 @@ type Config struct {
 	// Terminal: the init has a terminal, served on DIR/attach.sock (see
 	// terminal.go).
 	Terminal bool `json:"terminal,omitempty"`
+	// Stdin (without Terminal): the init's stdin is a pipe the shim keeps
+	// open, and DIR/attach.sock serves it and the init's output the same
+	// way as a terminal.
+	Stdin bool `json:"stdin,omitempty"`
 }
 
 // Exit is how a container's init ended, in DIR/exit.json.

@@ -20,6 +20,10 @@ import (
 // the shim keeps it for the container's life, copies what the container
 // writes into console.log as for any container, and serves the terminal
 // on DIR/attach.sock to whoever attaches (the runtime's AttachTerminal).
+// A container with an open stdin (Config.Stdin) is served the same way:
+// what clients type goes into the write end of its stdin pipe, which the
+// shim keeps, and they get what it writes to its stdout and stderr (as it
+// is logged); resizes do nothing.
 //
 // The attach protocol is frames both ways, each a kind byte, a big-endian
 // uint32 length and that many bytes:
@@ -104,10 +108,11 @@ func DialAttach(dir string) (*net.UnixConn, error) {
 }
 
 // ttyServer is the terminal of a running container: its master, and the
-// clients attached to it.
+// clients attached to it; or, with no terminal, its open stdin.
 type ttyServer struct {
-	master *os.File
-	log    io.Writer
+	master *os.File  // the terminal's master
+	stdin  *os.File  // without a terminal: the write end of the init's stdin
+	log    io.Writer // with a terminal: where its output is logged
 
 	wmu sync.Mutex // one client's input at a time into the master
 
@@ -196,6 +201,11 @@ func (c *ttyServer) serve(done chan<- struct{}) error {
 	}
 	c.ln = ln
 	go c.accept()
+	if c.master == nil {
+		// The output comes through the pipes the shim copies (teeClients).
+		close(done)
+		return nil
+	}
 	go func() {
 		defer close(done)
 		buf := make([]byte, 32<<10)
@@ -213,10 +223,15 @@ func (c *ttyServer) serve(done chan<- struct{}) error {
 	return nil
 }
 
-// write logs p and hands it to every client; a client whose backlog is
-// full is dropped.
+// write logs p and hands it to every client.
 func (c *ttyServer) write(p []byte) {
 	c.log.Write(p)
+	c.broadcast(p)
+}
+
+// broadcast hands p to every client; a client whose backlog is full is
+// dropped.
+func (c *ttyServer) broadcast(p []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for a := range c.clients {
@@ -278,10 +293,10 @@ func (c *ttyServer) receive(a *attached) {
 		switch kind {
 		case FrameData:
 			c.wmu.Lock()
-			_, err = c.master.Write(p)
+			_, err = c.input().Write(p)
 			c.wmu.Unlock()
 		case FrameResize:
-			if len(p) == 4 {
+			if len(p) == 4 && c.master != nil {
 				err = setWinsize(c.master, binary.BigEndian.Uint16(p[0:2]), binary.BigEndian.Uint16(p[2:4]))
 			}
 		}
@@ -321,7 +336,35 @@ func (c *ttyServer) close() {
 	case <-sent:
 	case <-time.After(2 * time.Second):
 	}
-	c.master.Close()
+	c.closeInput()
+}
+
+// input is where clients type: the terminal's master, or the stdin pipe.
+func (c *ttyServer) input() *os.File {
+	if c.master != nil {
+		return c.master
+	}
+	return c.stdin
+}
+
+// closeInput closes the master or the stdin pipe, if there is one.
+func (c *ttyServer) closeInput() {
+	if f := c.input(); f != nil {
+		f.Close()
+	}
+}
+
+// teeClients writes what a container without a terminal writes to its log
+// (w) and to the clients attached to its open stdin.
+type teeClients struct {
+	w io.Writer
+	c *ttyServer
+}
+
+func (t teeClients) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	t.c.broadcast(p)
+	return n, err
 }
 
 func setWinsize(f *os.File, rows, cols uint16) error {
