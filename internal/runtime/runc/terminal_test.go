@@ -178,23 +178,7 @@ func TestAttachTerminal(t *testing.T) {
 	io.WriteString(b, "exit 7\r")
 	sa.Ended(t)
 	sb.Ended(t)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, _ := r.State(ctx, spec.ID)
-		if st.Status == runtime.Stopped {
-			if st.ExitCode != 7 {
-				t.Errorf("exit code %d, want 7", st.ExitCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the container did not stop: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := os.Stat(filepath.Join(r.containerDir(spec.ID), shim.AttachSocket)); !os.IsNotExist(err) {
-		t.Errorf("the attach socket is left: %v", err)
-	}
+	waitExited(t, r, spec.ID, 7)
 	if _, err := r.AttachTerminal(ctx, spec.ID); !errors.Is(err, runtime.ErrState) {
 		t.Errorf("AttachTerminal to a stopped container: %v", err)
 	}
@@ -267,12 +251,19 @@ func TestAttachOpenStdin(t *testing.T) {
 	io.WriteString(again, "echo back; exit 5\n")
 	scr.Expect(t, 0, "back\n")
 	scr.Ended(t)
+	waitExited(t, r, spec.ID, 5)
+}
+
+// waitExited waits until container id has stopped, checks its exit code
+// and that its shim took its attach socket away.
+func waitExited(t *testing.T, r *Runtime, id string, code int) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		st, _ := r.State(ctx, spec.ID)
+		st, _ := r.State(context.Background(), id)
 		if st.Status == runtime.Stopped {
-			if st.ExitCode != 5 {
-				t.Errorf("exit code %d, want 5", st.ExitCode)
+			if st.ExitCode != code {
+				t.Errorf("exit code %d, want %d", st.ExitCode, code)
 			}
 			break
 		}
@@ -281,7 +272,7 @@ func TestAttachOpenStdin(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if _, err := os.Stat(filepath.Join(r.containerDir(spec.ID), shim.AttachSocket)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(r.containerDir(id), shim.AttachSocket)); !os.IsNotExist(err) {
 		t.Errorf("the attach socket is left: %v", err)
 	}
 }
