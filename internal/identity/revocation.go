@@ -27,17 +27,48 @@ func (s *Service) revoke(ctx context.Context, ev revocationEvent) error {
 		return err
 	}
 	s.revMu.Lock()
-	s.revs = append(s.revs, ev)
+	s.revs.add(ev)
+	prune := now().Sub(s.revs.pruned) >= revPruneEvery
 	s.revMu.Unlock()
 	s.changed()
+	if prune {
+		// The event is stored: a failed prune is retried next time.
+		if err := s.pruneRevocations(ctx); err != nil && s.log != nil {
+			s.log.Warn("identity: pruning revocation events", "err", err)
+		}
+	}
+	return nil
+}
+
+// revPruneEvery is how often revoke drops the events no token can match
+// any more: without it a daemon that runs for weeks kept every event it
+// made (each one scanned on every validation) until its next restart.
+const revPruneEvery = 10 * time.Minute
+
+// revocationHorizon is the time before which an event matches no token
+// that can still validate: tokens issued then have expired, and are past
+// even ?allow_expired's window.
+func (s *Service) revocationHorizon() time.Time {
+	return now().Add(-s.cfg.TokenTTL - s.cfg.AllowExpiredWindow)
+}
+
+// pruneRevocations drops the events older than the horizon, stored and in
+// memory.
+func (s *Service) pruneRevocations(ctx context.Context) error {
+	horizon := s.revocationHorizon()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(horizon)); err != nil {
+		return err
+	}
+	s.revMu.Lock()
+	s.revs.prune(horizon)
+	s.revMu.Unlock()
 	return nil
 }
 
 // loadRevocations reads the events that can still match a token, dropping
 // older ones.
 func (s *Service) loadRevocations(ctx context.Context) error {
-	horizon := now().Add(-s.cfg.TokenTTL - s.cfg.AllowExpiredWindow)
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(horizon)); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(s.revocationHorizon())); err != nil {
 		return err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT user_id, project_id, domain_id, role_id, audit_id, app_cred_id, issued_before FROM revocation_events`)
@@ -45,7 +76,7 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 		return err
 	}
 	defer rows.Close()
-	var evs []revocationEvent
+	revs := revocations{pruned: now()}
 	for rows.Next() {
 		var ev revocationEvent
 		var ib string
@@ -53,20 +84,65 @@ func (s *Service) loadRevocations(ctx context.Context) error {
 			return err
 		}
 		ev.IssuedBefore = parseTime(ib)
-		evs = append(evs, ev)
+		revs.add(ev)
 	}
 	s.revMu.Lock()
-	s.revs = evs
+	s.revs = revs
 	s.revMu.Unlock()
 	return rows.Err()
 }
+
+// revocations are the events in memory: those that name only an audit id
+// (a token revoked by DELETE /v3/auth/tokens, by far the most) by audit
+// id, so that a check looks up the token's one or two audit ids rather
+// than scanning them; the others (users, projects, domains, application
+// credentials) in a list.
+type revocations struct {
+	audit  map[string]time.Time // audit id → latest IssuedBefore
+	others []revocationEvent
+	pruned time.Time // when events past the horizon were last dropped
+}
+
+func (ev *revocationEvent) auditOnly() bool {
+	return ev.AuditID != "" && ev.UserID == "" && ev.ProjectID == "" && ev.DomainID == "" && ev.RoleID == "" && ev.AppCredID == ""
+}
+
+func (r *revocations) add(ev revocationEvent) {
+	if !ev.auditOnly() {
+		r.others = append(r.others, ev)
+		return
+	}
+	if r.audit == nil {
+		r.audit = map[string]time.Time{}
+	}
+	if ib, ok := r.audit[ev.AuditID]; !ok || ev.IssuedBefore.After(ib) {
+		r.audit[ev.AuditID] = ev.IssuedBefore
+	}
+}
+
+func (r *revocations) prune(horizon time.Time) {
+	for id, ib := range r.audit {
+		if ib.Before(horizon) {
+			delete(r.audit, id)
+		}
+	}
+	r.others = slices.DeleteFunc(r.others, func(ev revocationEvent) bool { return ev.IssuedBefore.Before(horizon) })
+	r.pruned = now()
+}
+
+func (r *revocations) len() int { return len(r.audit) + len(r.others) }
 
 // revoked reports whether any event matches the token.
 func (s *Service) revoked(t *payload, userDomainID, projectDomainID string) bool {
 	s.revMu.RLock()
 	defer s.revMu.RUnlock()
-	for i := range s.revs {
-		ev := &s.revs[i]
+	for _, id := range t.AuditIDs {
+		if ib, ok := s.revs.audit[id]; ok && !t.IssuedAt.After(ib) {
+			return true
+		}
+	}
+	for i := range s.revs.others {
+		ev := &s.revs.others[i]
 		if t.IssuedAt.After(ev.IssuedBefore) {
 			continue
 		}

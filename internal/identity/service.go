@@ -44,7 +44,7 @@ type Service struct {
 	scopes   scopeCache
 
 	revMu sync.RWMutex
-	revs  []revocationEvent
+	revs  revocations
 
 	dummyOnce sync.Once
 	dummyHash []byte
