@@ -682,9 +682,21 @@ func (s *Service) destroy(ctx context.Context, id string) {
 		s.finishAction(ctx, id, err, "delete")
 		return
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id); err != nil {
+	if err := s.dropRecord(ctx, id); err != nil {
 		s.log.Error("deleting container record", "container", id, "err", err)
 	}
+}
+
+// dropRecord deletes a container's record and its actions (which no API
+// call reaches once it is gone; its ports, mounts and files go by cascade).
+func (s *Service) dropRecord(ctx context.Context, id string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM container_actions WHERE container_uuid=?`, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id)
+		return err
+	})
 }
 
 // Start resumes the work a previous run left and starts watching the

@@ -193,6 +193,11 @@ func TestRunAndCreate(t *testing.T) {
 	if n := tc.nets.count(); n != 0 {
 		t.Errorf("%d ports left", n)
 	}
+	// Their actions went with them (no call reaches them any more).
+	var left int
+	if err := tc.DB.QueryRow(`SELECT count(*) FROM container_actions WHERE container_uuid IN (?,?,?)`, id, idle, legacy["uuid"]).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d actions of the deleted containers left (%v)", left, err)
+	}
 }
 
 // pages lists containers following next, and returns their uuids.

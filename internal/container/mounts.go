@@ -286,7 +286,7 @@ func (s *Service) unrecord(ctx context.Context, c *api.Credentials, id string) {
 	}
 	ct.Host = "" // nothing was made on the host yet
 	s.releaseMounts(ctx, ct, true)
-	s.db.ExecContext(ctx, `DELETE FROM container_containers WHERE uuid=?`, id)
+	s.dropRecord(ctx, id)
 }
 
 // recordFiles records a new container's injected files, in its create
