@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/monostack/monostack/internal/api"
+	"github.com/monostack/monostack/internal/lockmap"
 	"github.com/monostack/monostack/internal/placement"
 	"github.com/monostack/monostack/internal/store"
 )
@@ -131,15 +132,9 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	locks map[string]*serverLock
+	locks lockmap.Map // by server id
 
 	router http.Handler // for tests
-}
-
-type serverLock struct {
-	sync.Mutex
-	refs int
 }
 
 // New opens the compute service on db, running its migrations and seeding
@@ -164,8 +159,7 @@ func New(ctx context.Context, db *store.DB, cfg Config, images Images, networks 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{db: db, cfg: cfg, images: images, networks: networks, hosts: hosts, placement: pl, log: log,
-		locks: map[string]*serverLock{}}
+	s := &Service{db: db, cfg: cfg, images: images, networks: networks, hosts: hosts, placement: pl, log: log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.EnsureFlavors(ctx); err != nil {
 		return nil, err
@@ -195,25 +189,7 @@ func (s *Service) spawn(id string, fn func(ctx context.Context)) {
 	}()
 }
 
-func (s *Service) lockServer(id string) func() {
-	s.mu.Lock()
-	l := s.locks[id]
-	if l == nil {
-		l = &serverLock{}
-		s.locks[id] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		s.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(s.locks, id)
-		}
-		s.mu.Unlock()
-	}
-}
+func (s *Service) lockServer(id string) func() { return s.locks.Lock(id) }
 
 func newUUID() string {
 	var b [16]byte

@@ -1012,14 +1012,7 @@ func TestVolumeWorkResumesAfterRestart(t *testing.T) {
 
 // lockWaiters is how many workers and requests hold or wait for a
 // server's lock.
-func (vc *volCloud) lockWaiters(id string) int {
-	vc.svc.mu.Lock()
-	defer vc.svc.mu.Unlock()
-	if l := vc.svc.locks[id]; l != nil {
-		return l.refs
-	}
-	return 0
-}
+func (vc *volCloud) lockWaiters(id string) int { return vc.svc.locks.Holders(id) }
 
 // TestVolumeAttachRacingDelete: an attach that passed its checks while
 // the server was busy, and that a delete overtook, is refused and leaves

@@ -40,3 +40,14 @@ func (m *Map) Lock(key string) (unlock func()) {
 		m.mu.Unlock()
 	}
 }
+
+// Holders is how many hold or wait for key (for tests that wait until a
+// worker is queued behind another).
+func (m *Map) Holders(key string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.locks[key]; e != nil {
+		return e.refs
+	}
+	return 0
+}

@@ -1,6 +1,7 @@
 package lockmap
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -39,4 +40,20 @@ func TestKeysAreIndependent(t *testing.T) {
 	go func() { m.Lock("b")(); close(done) }()
 	<-done // would hang if "b" waited for "a"
 	unlockA()
+}
+
+func TestHolders(t *testing.T) {
+	var m Map
+	unlock := m.Lock("a")
+	go func() { m.Lock("a")() }()
+	for m.Holders("a") != 2 {
+		runtime.Gosched()
+	}
+	if n := m.Holders("b"); n != 0 {
+		t.Errorf("Holders of a key nobody holds = %d", n)
+	}
+	unlock()
+	for m.Holders("a") != 0 {
+		runtime.Gosched()
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/monostack/monostack/internal/blockdev"
+	"github.com/monostack/monostack/internal/lockmap"
 )
 
 const (
@@ -33,16 +34,10 @@ type Store struct {
 	// Recover and Purge, which work on all of them.
 	all sync.RWMutex
 
-	mu    sync.Mutex
-	locks map[string]*idLock
+	locks lockmap.Map // by volume id
 }
 
 var _ blockdev.Store = (*Store)(nil)
-
-type idLock struct {
-	sync.Mutex
-	refs int
-}
 
 // New returns the Store of dir, made if missing (0700: volumes are the
 // tenants' data). dir is made absolute with its symbolic links resolved,
@@ -63,7 +58,7 @@ func New(dir string, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loopfile: %w", err)
 	}
-	return &Store{dir: real, log: log, locks: map[string]*idLock{}}, nil
+	return &Store{dir: real, log: log}, nil
 }
 
 // Dir is the Store's directory, as the kernel names it.
@@ -76,22 +71,9 @@ func (s *Store) Path(id string) string { return filepath.Join(s.dir, id+imgSuffi
 // release.
 func (s *Store) lock(id string) func() {
 	s.all.RLock()
-	s.mu.Lock()
-	l := s.locks[id]
-	if l == nil {
-		l = &idLock{}
-		s.locks[id] = l
-	}
-	l.refs++
-	s.mu.Unlock()
-	l.Lock()
+	unlock := s.locks.Lock(id)
 	return func() {
-		l.Unlock()
-		s.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(s.locks, id)
-		}
-		s.mu.Unlock()
+		unlock()
 		s.all.RUnlock()
 	}
 }

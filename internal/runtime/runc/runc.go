@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/monostack/monostack/internal/lockmap"
 	"github.com/monostack/monostack/internal/runtime"
 	"github.com/monostack/monostack/internal/runtime/shim"
 )
@@ -66,8 +66,7 @@ type Runtime struct {
 	// hierarchy, which hot-plug writes to.
 	devicesCgroup string
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex // per container and per image
+	locks lockmap.Map // per container and per image
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -92,7 +91,6 @@ func New(cfg Config) (*Runtime, error) {
 		noSeccomp: cfg.NoSeccomp,
 		shimArgs:  cfg.ShimArgs,
 		log:       cfg.Logger,
-		locks:     map[string]*sync.Mutex{},
 
 		devicesCgroup: "/sys/fs/cgroup/devices",
 	}
@@ -181,17 +179,7 @@ func (r *Runtime) containerDir(id string) string { return filepath.Join(r.contai
 
 // lock serialises the calls on one container (or image: "image/" + id)
 // within this process.
-func (r *Runtime) lock(key string) func() {
-	r.mu.Lock()
-	l, ok := r.locks[key]
-	if !ok {
-		l = &sync.Mutex{}
-		r.locks[key] = l
-	}
-	r.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
+func (r *Runtime) lock(key string) func() { return r.locks.Lock(key) }
 
 // runcCmd runs runc with args and returns its stdout; a failure carries
 // runc's error message.
@@ -273,6 +261,12 @@ func (r *Runtime) runcState(ctx context.Context, id string) (runcState, bool, er
 // runcList is `runc list`: every container in this runtime's runc root.
 func (r *Runtime) runcList(ctx context.Context) (map[string]runcState, error) {
 	out, err := r.runcCmd(ctx, "list", "--format", "json")
+	// runc lists its root's directories, then reads each: one removed in
+	// between (a shim deleting its exited container) fails the whole list
+	// with ENOENT. The next try does not see it.
+	for try := 0; err != nil && strings.Contains(err.Error(), "no such file or directory") && try < 5; try++ {
+		out, err = r.runcCmd(ctx, "list", "--format", "json")
+	}
 	if err != nil {
 		return nil, err
 	}
