@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -197,5 +199,30 @@ func TestMicroversions(t *testing.T) {
 	r.Header.Set("OpenStack-API-Version", "compute 2.200")
 	if err := h(httptest.NewRecorder(), r); err == nil || got != "" {
 		t.Errorf("Handler with 2.200: ran with %q, %v", got, err)
+	}
+}
+
+// TestClientGoneIs499: a handler that fails because its client went away
+// (the request's context is done) is answered 499 and logged at debug, not
+// as a server error.
+func TestClientGoneIs499(t *testing.T) {
+	var logs bytes.Buffer
+	rt := NewRouter(RouterConfig{Prefix: "/svc", Fault: NovaFault, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	rt.Public("GET /slow", func(w http.ResponseWriter, r *http.Request) error {
+		<-r.Context().Done()
+		return fmt.Errorf("reading: %w", r.Context().Err())
+	})
+	rt.Public("GET /boom", func(w http.ResponseWriter, r *http.Request) error { return errors.New("disk on fire") })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	rt.ServeHTTP(w, httptest.NewRequest("GET", "/svc/slow", nil).WithContext(ctx))
+	if w.Code != StatusClientClosed || logs.Len() != 0 {
+		t.Errorf("a client gone: %d, logged %q", w.Code, logs.String())
+	}
+	w = httptest.NewRecorder()
+	rt.ServeHTTP(w, httptest.NewRequest("GET", "/svc/boom", nil))
+	if w.Code != 500 || !strings.Contains(logs.String(), "disk on fire") {
+		t.Errorf("a server error: %d, logged %q", w.Code, logs.String())
 	}
 }

@@ -136,8 +136,20 @@ func (rt *Router) authenticate(r *http.Request) (*Credentials, error) {
 	return rt.auth.Authenticate(r.Context(), tok)
 }
 
+// StatusClientClosed is the status of a request whose client went away
+// before it was answered (nginx's 499).
+const StatusClientClosed = 499
+
 func (rt *Router) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := AsError(err)
+	if e.Status >= 500 && r.Context().Err() != nil {
+		// The client went away mid-request (its context is done): not the
+		// server's failure, and nobody reads the answer. 499, as nginx
+		// logs it.
+		rt.logger().Debug("client gone", "method", r.Method, "path", r.URL.Path,
+			"request_id", w.Header().Get(RequestIDHeader), "err", e.Err)
+		e = &Error{Status: StatusClientClosed, Message: "The client closed the request.", Err: e.Err}
+	}
 	if e.Status >= 500 {
 		rt.logger().Error("request failed", "method", r.Method, "path", r.URL.Path, "status", e.Status,
 			"request_id", w.Header().Get(RequestIDHeader), "err", e.Err)
