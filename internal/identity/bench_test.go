@@ -146,6 +146,29 @@ func BenchmarkValidateUncached(b *testing.B) {
 	}
 }
 
+// BenchmarkValidateUncachedRevoked10k: the same with 10,000 tokens
+// revoked (DELETE /v3/auth/tokens) within the horizon, and 100 users
+// disabled: the revocation check on every validation.
+func BenchmarkValidateUncachedRevoked10k(b *testing.B) {
+	bc := newBenchCloud(b, 4)
+	ctx := context.Background()
+	for i := range 10000 {
+		ev := revocationEvent{AuditID: newID()}
+		if i%100 == 0 {
+			ev = revocationEvent{UserID: newID()}
+		}
+		if err := bc.svc.revoke(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := bc.svc.validate(ctx, bc.admin, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkValidateUncachedParallel(b *testing.B) {
 	bc := newBenchCloud(b, 4)
 	ctx := context.Background()
