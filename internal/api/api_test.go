@@ -213,6 +213,7 @@ func TestClientGoneIs499(t *testing.T) {
 		return fmt.Errorf("reading: %w", r.Context().Err())
 	})
 	rt.Public("GET /boom", func(w http.ResponseWriter, r *http.Request) error { return errors.New("disk on fire") })
+	rt.Public("GET /panic", func(w http.ResponseWriter, r *http.Request) error { panic("nil map") })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	w := httptest.NewRecorder()
@@ -220,6 +221,16 @@ func TestClientGoneIs499(t *testing.T) {
 	if w.Code != StatusClientClosed || logs.Len() != 0 {
 		t.Errorf("a client gone: %d, logged %q", w.Code, logs.String())
 	}
+	// A failure of its own is the server's, client gone or not.
+	for _, path := range []string{"/svc/boom", "/svc/panic"} {
+		logs.Reset()
+		w = httptest.NewRecorder()
+		rt.ServeHTTP(w, httptest.NewRequest("GET", path, nil).WithContext(ctx))
+		if w.Code != 500 || !strings.Contains(logs.String(), "level=ERROR") {
+			t.Errorf("%s with the client gone: %d, logged %q", path, w.Code, logs.String())
+		}
+	}
+	logs.Reset()
 	w = httptest.NewRecorder()
 	rt.ServeHTTP(w, httptest.NewRequest("GET", "/svc/boom", nil))
 	if w.Code != 500 || !strings.Contains(logs.String(), "disk on fire") {

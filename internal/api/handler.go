@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -142,10 +143,11 @@ const StatusClientClosed = 499
 
 func (rt *Router) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := AsError(err)
-	if e.Status >= 500 && r.Context().Err() != nil {
-		// The client went away mid-request (its context is done): not the
-		// server's failure, and nobody reads the answer. 499, as nginx
-		// logs it.
+	if e.Status >= 500 && r.Context().Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The client went away mid-request (its context is done, and that
+		// is what failed): not the server's failure, and nobody reads the
+		// answer. 499, as nginx logs it. Any other failure (a panic, a
+		// disk error) is logged as ever, gone client or not.
 		rt.logger().Debug("client gone", "method", r.Method, "path", r.URL.Path,
 			"request_id", w.Header().Get(RequestIDHeader), "err", e.Err)
 		e = &Error{Status: StatusClientClosed, Message: "The client closed the request.", Err: e.Err}

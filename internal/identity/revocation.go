@@ -29,6 +29,9 @@ func (s *Service) revoke(ctx context.Context, ev revocationEvent) error {
 	s.revMu.Lock()
 	s.revs.add(ev)
 	prune := now().Sub(s.revs.pruned) >= revPruneEvery
+	if prune {
+		s.revs.pruned = now() // one prune at a time; a failed one waits its turn
+	}
 	s.revMu.Unlock()
 	s.changed()
 	if prune {
@@ -127,7 +130,6 @@ func (r *revocations) prune(horizon time.Time) {
 		}
 	}
 	r.others = slices.DeleteFunc(r.others, func(ev revocationEvent) bool { return ev.IssuedBefore.Before(horizon) })
-	r.pruned = now()
 }
 
 func (r *revocations) len() int { return len(r.audit) + len(r.others) }

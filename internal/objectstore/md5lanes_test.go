@@ -51,13 +51,12 @@ func TestMD5LanesRetireServers(t *testing.T) {
 	held.Close()
 	held.Close() // twice is harmless
 	l.Close()
-	if h := l.NewHash(); h != nil {
-		h.Write(data)
-		if got, want := fmt.Sprintf("%x", h.Sum(nil)), fmt.Sprintf("%x", md5.Sum(data)); got != want {
-			t.Errorf("after Close: sum %s, want %s", got, want)
-		}
-		h.Close()
+	h := l.NewHash()
+	h.Write(data)
+	if got, want := fmt.Sprintf("%x", h.Sum(nil)), fmt.Sprintf("%x", md5.Sum(data)); got != want {
+		t.Errorf("after Close: sum %s, want %s", got, want)
 	}
+	h.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

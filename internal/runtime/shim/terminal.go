@@ -49,6 +49,9 @@ const (
 	consoleSocket = "console.sock"
 )
 
+// inputTimeout is how long typing may wait for the container to read it.
+const inputTimeout = 30 * time.Second
+
 // MaxFrame is the largest frame payload either side sends or accepts.
 const MaxFrame = 1 << 20
 
@@ -292,8 +295,13 @@ func (c *ttyServer) receive(a *attached) {
 		}
 		switch kind {
 		case FrameData:
+			// A container that does not read its input would hold every
+			// client's typing behind this one: past a while, this client
+			// is dropped instead.
 			c.wmu.Lock()
-			_, err = c.input().Write(p)
+			in := c.input()
+			in.SetWriteDeadline(time.Now().Add(inputTimeout))
+			_, err = in.Write(p)
 			c.wmu.Unlock()
 		case FrameResize:
 			if len(p) == 4 && c.master != nil {
