@@ -644,3 +644,45 @@ func TestInlineConcurrent(t *testing.T) {
 	}
 	tc.checkStored()
 }
+
+// TestDeletedSmallObjectsFreeTheDisk: small objects live in the database;
+// once deleted, the pages they took go back to the file system (all but
+// shrinkKeep), as deleting Swift objects frees their disk, and the objects
+// left read back whole.
+func TestDeletedSmallObjectsFreeTheDisk(t *testing.T) {
+	tc := newTestCloudConfig(t, Config{ExpiryInterval: 50 * time.Millisecond})
+	ctx := context.Background()
+	tc.mkContainer("c")
+	body := strings.Repeat("0123456789abcdef", inlineMax/16)
+	var victims strings.Builder
+	for i := range 700 { // ~45 MiB of blobs
+		tc.must(201, tc.put("c", fmt.Sprint("o", i), body))
+		if i%7 != 0 {
+			fmt.Fprintf(&victims, "/c/o%d\n", i)
+		}
+	}
+	before, err := tc.db.FreeBytes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.must(200, tc.do("POST", acct(tc.demoProject)+"?bulk-delete", tc.demo, victims.String(), "Content-Type", "text/plain"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		free, err := tc.db.FreeBytes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free <= shrinkKeep {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database keeps %d free bytes (%d before the delete)", free, before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 0; i < 700; i += 7 {
+		if got := tc.must(200, tc.do("GET", tc.demoPath("c", fmt.Sprint("o", i)), tc.demo, nil)).Body; string(got) != body {
+			t.Fatalf("o%d reads back %d bytes", i, len(got))
+		}
+	}
+}

@@ -307,7 +307,31 @@ func (s *Service) expireLoop() {
 			if _, err := s.reapExpired(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.log.Error("removing expired objects", "err", err)
 			}
+			s.shrinkDB()
 		}
+	}
+}
+
+// Deleted small objects leave free pages in the database (inline.go):
+// past shrinkAbove of them, all but shrinkKeep go back to the file system,
+// as deleting a Swift object frees its disk. The pages kept serve the next
+// small PUTs without growing the file.
+const (
+	shrinkAbove = 32 << 20
+	shrinkKeep  = 8 << 20
+)
+
+func (s *Service) shrinkDB() {
+	if free, err := s.db.FreeBytes(s.ctx); err != nil || free <= shrinkAbove {
+		return
+	}
+	freed, err := s.db.Shrink(s.ctx, shrinkKeep)
+	if freed > 0 {
+		s.dbFree.invalidate()
+		s.log.Debug("gave the database's free pages back", "bytes", freed)
+	}
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Warn("shrinking the database", "err", err)
 	}
 }
 

@@ -131,14 +131,11 @@ func (g *dbFreeGauge) take(ctx context.Context, s *Service, n int64) int64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if time.Since(g.at) >= dbFreeEvery {
-		var pages, size int64
-		if err := s.db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&pages); err != nil {
+		free, err := s.db.FreeBytes(ctx)
+		if err != nil {
 			return 0
 		}
-		if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
-			return 0
-		}
-		g.n, g.at = pages*size, time.Now()
+		g.n, g.at = free, time.Now()
 	}
 	free := g.n
 	g.n -= min(n, g.n)

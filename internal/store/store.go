@@ -89,6 +89,14 @@ func (db *DB) Exec(query string, args ...any) (sql.Result, error) {
 }
 
 // Open opens (creating if needed) the SQLite database at file.
+//
+// A new database gets auto_vacuum=INCREMENTAL, so that the pages
+// of deleted rows can be given back to the file system (Shrink): the
+// object store keeps small objects in it, and a user who deletes
+// gigabytes of them expects the disk back, as Swift gives it. An older
+// database made without it is converted (VACUUM) when it is small enough
+// to do so quickly (convertMax); a larger one keeps reusing its free pages
+// for new rows but never shrinks.
 func Open(file string) (*DB, error) {
 	q := []string{
 		"_pragma=journal_mode(WAL)",
@@ -110,7 +118,87 @@ func Open(file string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", file, err)
 	}
-	return &DB{DB: db, wgate: make(chan struct{}, 1)}, nil
+	d := &DB{DB: db, wgate: make(chan struct{}, 1)}
+	d.convertAutoVacuum()
+	return d, nil
+}
+
+// convertMax is the largest database Open converts to incremental
+// auto-vacuum (a VACUUM rewrites all of it: ~1 s for this much here).
+const convertMax = 64 << 20
+
+// convertAutoVacuum turns incremental auto-vacuum on for a new database,
+// or one made before Open asked for it if it is small. The mode is set on
+// one connection and written by a VACUUM on the same one (instant on a new
+// database). Not in the DSN: a connection opened while a writer holds the
+// lock would wait for it to set the mode, and the pool's reads beside a
+// transaction would stall. Best effort: a database in use by another
+// process stays as it is.
+func (db *DB) convertAutoVacuum() {
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var mode, pages, size int64
+	if conn.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode) != nil || mode != 0 {
+		return
+	}
+	if conn.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages) != nil ||
+		conn.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size) != nil || pages*size > convertMax {
+		return
+	}
+	if _, err := conn.ExecContext(ctx, `PRAGMA auto_vacuum=INCREMENTAL`); err == nil {
+		conn.ExecContext(ctx, `VACUUM`)
+	}
+}
+
+// FreeBytes is the size of the database's free pages: left by deleted
+// rows, reused by later writes, or given back by Shrink.
+func (db *DB) FreeBytes(ctx context.Context) (int64, error) {
+	var pages, size int64
+	if err := db.QueryRowContext(ctx, `PRAGMA freelist_count`).Scan(&pages); err != nil {
+		return 0, err
+	}
+	if err := db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&size); err != nil {
+		return 0, err
+	}
+	return pages * size, nil
+}
+
+// shrinkStep is how many pages one step of Shrink frees: each step holds
+// the write lock for a few milliseconds.
+const shrinkStep = 1024
+
+// Shrink gives free pages back to the file system, a step at a time
+// (through the writer gate, so writers go on in between), until at most
+// keep bytes of them are left, and returns how many it gave back. The
+// file gets shorter at the next checkpoint. A database without
+// incremental auto-vacuum (see Open) gives nothing back.
+func (db *DB) Shrink(ctx context.Context, keep int64) (int64, error) {
+	var freed int64
+	var mode int64
+	if err := db.QueryRowContext(ctx, `PRAGMA auto_vacuum`).Scan(&mode); err != nil || mode != 2 {
+		return 0, err
+	}
+	for {
+		free, err := db.FreeBytes(ctx)
+		if err != nil || free <= keep {
+			return freed, err
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, shrinkStep)); err != nil {
+			return freed, err
+		}
+		after, err := db.FreeBytes(ctx)
+		if err != nil {
+			return freed, err
+		}
+		if after >= free {
+			return freed, nil // nothing moved: do not spin
+		}
+		freed += free - after
+	}
 }
 
 // Tx runs fn in a transaction, committing when fn returns nil and rolling
