@@ -14,7 +14,9 @@ import (
 // servers). Instead the child's pidfd, which becomes readable when the
 // child exits, is polled by Go's netpoller, and waitid runs only then,
 // with WNOHANG. Where non-blocking pidfds are missing (Linux before
-// 5.10), or the poller will not take one, it falls back to p.Wait.
+// 5.10), or the poller will not take one, it falls back to p.Wait. p is
+// the reaper's from then on: the caller must not use it (Release, at the
+// end, writes it).
 func reapLater(p *os.Process) {
 	fd, err := unix.PidfdOpen(p.Pid, unix.PIDFD_NONBLOCK)
 	if err != nil {

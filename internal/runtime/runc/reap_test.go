@@ -37,8 +37,8 @@ func TestReapLater(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		pids = append(pids, cmd.Process.Pid) // before: reapLater releases the Process
 		reapLater(cmd.Process)
-		pids = append(pids, cmd.Process.Pid)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if during := threads(t); during-before > n/4 {
