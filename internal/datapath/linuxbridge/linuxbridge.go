@@ -323,6 +323,14 @@ func (d *Datapath) Apply(ctx context.Context, s datapath.HostState) error {
 		}
 		if err := d.ensurePort(v, snaps, bridges, netMTU, p, fwErr == nil, full); err != nil {
 			delete(d.applied, p.ID)
+			if errors.Is(err, errNetnsGone) {
+				// Its server or container is going (a delete unbinds
+				// its ports after removing it) or not made yet: nothing
+				// to plug, and the port is not seen up. The next Apply
+				// plugs it if the namespace comes.
+				d.log.Debug("port not plugged: its namespace is gone", "port", p.ID, "netns", p.Netns)
+				continue
+			}
 			errs = append(errs, fmt.Errorf("port %s: %w", p.ID, err))
 		}
 	}
@@ -698,6 +706,9 @@ func (d *Datapath) ensureVeth(v *hostView, w veth, create bool) (netlink.Link, e
 
 // ensurePort converges one port. Unless full, a port applied before with
 // the same spec, whose tap the host still has as then, is taken as is.
+// errNetnsGone: a port's namespace does not exist.
+var errNetnsGone = errors.New("the port's network namespace does not exist")
+
 func (d *Datapath) ensurePort(v *hostView, snaps nsSnapshots, bridges map[string]netlink.Link, netMTU map[string]int, p datapath.Port, fwOK, full bool) error {
 	br := bridges[p.NetworkID]
 	if br == nil {
@@ -720,6 +731,9 @@ func (d *Datapath) ensurePort(v *hostView, snaps nsSnapshots, bridges map[string
 		return nil
 	}
 	ns, err := netns.GetFromPath(p.Netns)
+	if errors.Is(err, os.ErrNotExist) {
+		return errNetnsGone
+	}
 	if err != nil {
 		return fmt.Errorf("netns %s: %w", p.Netns, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -602,4 +603,38 @@ func TestNewRejectsBadOwner(t *testing.T) {
 			t.Errorf("New(%q) accepted", o)
 		}
 	}
+}
+
+// TestPortWithoutNamespace: a port whose namespace is gone (its server is
+// being deleted, which unbinds its ports afterwards) is no error for
+// Apply, and the port beside it is plugged; once a namespace is there, the
+// next Apply plugs the port.
+func TestPortWithoutNamespace(t *testing.T) {
+	needRoot(t)
+	t.Parallel()
+	d := newDatapath(t, datapathtest.NewOwner())
+	net1 := datapath.Network{ID: newID(), MTU: 1500}
+	path := newNetns(t)
+	name := filepath.Base(path)
+	if err := netns.DeleteNamed(name); err != nil {
+		t.Fatal(err)
+	}
+	gone := port(net1.ID, path, "198.51.100.21/24", "", egressAll()...)
+	other := port(net1.ID, newNetns(t), "198.51.100.22/24", "", egressAll()...)
+	s := datapath.HostState{Networks: []datapath.Network{net1}, Ports: []datapath.Port{gone, other}}
+	applyOK(t, d, s)
+	checkPortLink(t, other)
+
+	home, err := currentNetns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer home.Close()
+	h, err := newNamedNetns(name, home) // deleted by newNetns's clean-up
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	applyOK(t, d, s)
+	checkPortLink(t, gone)
 }
