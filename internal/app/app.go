@@ -65,6 +65,7 @@ func Up(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer c.close()
+	c.startPurges(cfg.KeepDeleted, log)
 	h := c.handler
 	ready.Store(&h)
 	c.identity.Warm()
@@ -98,6 +99,8 @@ type cloud struct {
 	netnsName  func(id string) string
 	hasRuntime bool
 	closers    []func() error
+	// purgers forget deleted resources past --keep-deleted (purge.go).
+	purgers []purger
 }
 
 // onClose registers fn to run at close, in reverse order of registration.
@@ -153,6 +156,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, 
 	if err != nil {
 		return nil, err
 	}
+	c.purgers = append(c.purgers, purger{"image ids", img.PurgeDeleted})
 	if err := ensureDefaultImage(ctx, ident, img, log); err != nil {
 		return nil, err
 	}

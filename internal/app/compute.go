@@ -383,6 +383,7 @@ func startCompute(ctx context.Context, c *cloud, cfg config.Config, host string,
 		return nil, nil, err
 	}
 	c.onClose(svc.Close)
+	c.purgers = append(c.purgers, purger{"servers", svc.PurgeDeleted})
 	svc.SetVolumes(computeVolumes{vol})
 	info := hostInfo(host, cfg.DataDir)
 	info.Ratios = placement.Ratios{CPU: cfg.CPUAllocationRatio, RAM: cfg.RAMAllocationRatio, Disk: cfg.DiskAllocationRatio}

@@ -36,6 +36,12 @@ type Config struct {
 	// hashing_algorithm); "" is sha512. Checked by the image service.
 	ImageHashAlgorithm string
 
+	// KeepDeleted is how long what is kept of deleted servers (their
+	// rows and actions) and deleted images (their ids) stays before it
+	// is purged; 0 keeps it for good, as upstream does until an operator
+	// purges.
+	KeepDeleted time.Duration
+
 	PublicCIDR  string // the external network "public"; empty: 203.0.113.0/24
 	PrivateCIDR string // demo's network "private"; empty: 198.51.100.0/24
 	Datapath    string // "linuxbridge" (real, needs root) or "none" (no agent: ports stay DOWN)
@@ -59,6 +65,7 @@ func Defaults() Config {
 		BcryptCost:    12,
 		MaxActiveKeys: 3,
 		Datapath:      "linuxbridge",
+		KeepDeleted:   30 * 24 * time.Hour,
 
 		CPUAllocationRatio:  16,
 		RAMAllocationRatio:  1.5,
@@ -88,6 +95,7 @@ func (c *Config) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&c.DiskAllocationRatio, "disk-allocation-ratio", c.DiskAllocationRatio, "servers' disk per GB of the data dir's filesystem (Nova's disk_allocation_ratio)")
 	fs.Int64Var(&c.ImageBytesQuota, "image-bytes-quota", c.ImageBytesQuota, "image bytes stored per project (0: unlimited)")
 	fs.StringVar(&c.ImageHashAlgorithm, "image-hash-algorithm", c.ImageHashAlgorithm, "os_hash_algo of new image data (Glance's hashing_algorithm): sha512 (default), sha256, sha384, sha3_512, …")
+	fs.DurationVar(&c.KeepDeleted, "keep-deleted", c.KeepDeleted, "how long deleted servers' records and actions and deleted images' ids are kept before they are purged (0: for good)")
 }
 
 // Parse reads the settings for a subcommand from args, the environment
@@ -174,6 +182,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("token-ttl %s: must be at least a minute", c.TokenTTL))
+	}
+	if c.KeepDeleted < 0 {
+		errs = append(errs, fmt.Errorf("keep-deleted %s: must not be negative (0 keeps for good)", c.KeepDeleted))
 	}
 	if c.ImageMaxSize < 0 || c.ImageCountQuota < 0 || c.ImageBytesQuota < 0 {
 		errs = append(errs, errors.New("image sizes and quotas must not be negative"))

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -20,6 +21,9 @@ func TestPrecedence(t *testing.T) {
 	if c.CPUAllocationRatio != 16 || c.RAMAllocationRatio != 1.5 || c.DiskAllocationRatio != 1 {
 		t.Fatalf("default allocation ratios %v %v %v, want Nova's 16, 1.5, 1", c.CPUAllocationRatio, c.RAMAllocationRatio, c.DiskAllocationRatio)
 	}
+	if c.KeepDeleted != 30*24*time.Hour {
+		t.Fatalf("default keep-deleted %s, want 720h", c.KeepDeleted)
+	}
 	if c.BaseURL() != "http://127.0.0.1:9000" {
 		t.Fatalf("base url %s", c.BaseURL())
 	}
@@ -29,7 +33,7 @@ func TestInvalid(t *testing.T) {
 	for _, args := range [][]string{
 		{"--listen", "nope"}, {"--bcrypt-cost", "3"}, {"--log-level", "loud"}, {"--max-active-keys", "2"},
 		{"--cpu-allocation-ratio", "0"}, {"--cpu-allocation-ratio", "-1"}, {"--cpu-allocation-ratio", "NaN"},
-		{"--ram-allocation-ratio", "0"}, {"--disk-allocation-ratio", "-2"},
+		{"--ram-allocation-ratio", "0"}, {"--disk-allocation-ratio", "-2"}, {"--keep-deleted", "-1h"},
 	} {
 		if _, _, err := Parse("up", args, func(string) string { return "" }, nil); err == nil {
 			t.Errorf("%v: no error", args)

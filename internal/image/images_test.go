@@ -1,10 +1,12 @@
 package image
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersionDiscovery(t *testing.T) {
@@ -276,11 +278,21 @@ func TestDeleteAndProtection(t *testing.T) {
 	tc.must(204, tc.do("DELETE", "/image/v2/images/"+id, tc.demo, nil))
 	tc.must(404, tc.do("GET", "/image/v2/images/"+id, tc.demo, nil))
 	tc.must(404, tc.do("DELETE", "/image/v2/images/"+id, tc.demo, nil))
-	// As in Glance, the id of a deleted image is not given out again.
+	// As in Glance, the id of a deleted image is not given out again...
 	tc.must(409, tc.do("POST", "/image/v2/images", tc.demo, map[string]any{"id": id}))
 	if files := tc.dataFiles(); len(files) != 0 {
 		t.Errorf("bytes left after delete: %v", files)
 	}
+	// ... until it is purged (--keep-deleted, glance-manage db purge);
+	// a purge that only reaches older deletions keeps it.
+	if n, err := tc.img.PurgeDeleted(context.Background(), time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("purge of older deletions: %d, %v", n, err)
+	}
+	tc.must(409, tc.do("POST", "/image/v2/images", tc.demo, map[string]any{"id": id}))
+	if n, err := tc.img.PurgeDeleted(context.Background(), time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	tc.must(201, tc.do("POST", "/image/v2/images", tc.demo, map[string]any{"id": id}))
 }
 
 func TestTags(t *testing.T) {
