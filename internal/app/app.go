@@ -116,8 +116,11 @@ func (c *cloud) close() error {
 	return errors.Join(errs...)
 }
 
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (c *cloud, err error) {
-	c = &cloud{}
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *cloud, err error) {
+	// Not the named result: `return nil, err` would set it to nil before
+	// the deferred close, which then panicked instead of undoing the
+	// start.
+	c := &cloud{}
 	defer func() {
 		if err != nil {
 			c.close()

@@ -176,3 +176,20 @@ func TestDatapathAndPurge(t *testing.T) {
 		t.Fatalf("after purge: %d links, %d namespaces left", l, n)
 	}
 }
+
+// TestUpFailingStartIsAnError: a start that fails half-way (here the
+// image service refuses its hashing algorithm, after the database and
+// identity are up) returns the error, having closed what it opened, and
+// does not panic.
+func TestUpFailingStartIsAnError(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = freeAddr(t)
+	cfg.BcryptCost = 4
+	cfg.Datapath = "none"
+	cfg.ImageHashAlgorithm = "crc32"
+	err := Up(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "crc32") {
+		t.Fatalf("Up = %v, want the hashing algorithm refused", err)
+	}
+}
