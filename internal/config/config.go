@@ -189,13 +189,26 @@ func (c *Config) Validate() error {
 	if c.ImageMaxSize < 0 || c.ImageCountQuota < 0 || c.ImageBytesQuota < 0 {
 		errs = append(errs, errors.New("image sizes and quotas must not be negative"))
 	}
-	for _, p := range []struct{ name, v string }{{"public-cidr", c.PublicCIDR}, {"private-cidr", c.PrivateCIDR}} {
+	// The networks' ranges, the defaults (network.DefaultPublicCIDR and
+	// DefaultPrivateCIDR) where not given.
+	var ranges []netip.Prefix
+	for _, p := range []struct{ name, v, def string }{
+		{"public-cidr", c.PublicCIDR, "203.0.113.0/24"}, {"private-cidr", c.PrivateCIDR, "198.51.100.0/24"}} {
 		if p.v == "" {
+			ranges = append(ranges, netip.MustParsePrefix(p.def))
 			continue
 		}
-		if pfx, err := netip.ParsePrefix(p.v); err != nil || !pfx.Addr().Is4() || pfx.Bits() > 28 || pfx.Masked() != pfx {
+		pfx, err := netip.ParsePrefix(p.v)
+		if err != nil || !pfx.Addr().Is4() || pfx.Bits() > 28 || pfx.Masked() != pfx {
 			errs = append(errs, fmt.Errorf("%s %q: must be an IPv4 network of /28 or larger, like 203.0.113.0/24", p.name, p.v))
+			continue
 		}
+		ranges = append(ranges, pfx)
+	}
+	if len(ranges) == 2 && ranges[0].Overlaps(ranges[1]) {
+		// Neutron would refuse the router between them half-way through
+		// the first start.
+		errs = append(errs, fmt.Errorf("public-cidr %s and private-cidr %s overlap", ranges[0], ranges[1]))
 	}
 	if c.Datapath != "linuxbridge" && c.Datapath != "none" {
 		errs = append(errs, fmt.Errorf("datapath %q: must be linuxbridge or none", c.Datapath))

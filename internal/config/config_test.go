@@ -34,6 +34,7 @@ func TestInvalid(t *testing.T) {
 		{"--listen", "nope"}, {"--bcrypt-cost", "3"}, {"--log-level", "loud"}, {"--max-active-keys", "2"},
 		{"--cpu-allocation-ratio", "0"}, {"--cpu-allocation-ratio", "-1"}, {"--cpu-allocation-ratio", "NaN"},
 		{"--ram-allocation-ratio", "0"}, {"--disk-allocation-ratio", "-2"}, {"--keep-deleted", "-1h"},
+		{"--public-cidr", "198.18.60.0/24", "--private-cidr", "198.18.60.0/22"}, {"--private-cidr", "203.0.113.0/25"},
 	} {
 		if _, _, err := Parse("up", args, func(string) string { return "" }, nil); err == nil {
 			t.Errorf("%v: no error", args)
