@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3-openstackclient python3-zunclient python3-swiftclient runc busybox-static iproute2 nftables e2fsprogs xfsprogs util-linux curl ca-certificates)
+packages=(python3-openstackclient python3-zunclient python3-swiftclient runc busybox-static iproute2 nftables e2fsprogs xfsprogs util-linux curl ca-certificates
+  gcc libc6-dev) # the race detector (go test -race) needs cgo
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
