@@ -75,24 +75,8 @@ func TestReserveDefault(t *testing.T) {
 // may use them again once the file system alone is down to the reserve.
 func TestReserveCountsFreedPages(t *testing.T) {
 	small := smallDisk(t, "24m")
-	db, err := store.Open(filepath.Join(small, "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
-	s, err := New(ctx, db, Config{DataDir: filepath.Join(small, "objects"), FallocateReserve: 4 << 20}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.putContainer(ctx, "AUTH_p", "c", func(meta) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.lookupContainer(ctx, "AUTH_p", "c")
-	if err != nil || c == nil {
-		t.Fatal(c, err)
-	}
+	s, c := reserveStore(t, filepath.Join(small, "test.db"), filepath.Join(small, "objects"))
 	body := strings.Repeat("y", 60<<10)
 	put := func(name string) error {
 		_, err := s.storeObject(ctx, c, name, objectData{body: strings.NewReader(body), length: int64(len(body)),
@@ -125,6 +109,31 @@ func TestReserveCountsFreedPages(t *testing.T) {
 
 // smallDisk mounts a tmpfs of size (tmpfs's size= syntax) for the test,
 // unmounted after it; without root, or without tmpfs, the test is skipped.
+// reserveStore opens an object store with a 4 MiB reserve on the database
+// file db and data dir dir, with a container "c" of account AUTH_p.
+func reserveStore(t *testing.T, db, dir string) (*Service, *Container) {
+	t.Helper()
+	sdb, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sdb.Close() })
+	ctx := context.Background()
+	s, err := New(ctx, sdb, Config{DataDir: dir, FallocateReserve: 4 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.putContainer(ctx, "AUTH_p", "c", func(meta) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.lookupContainer(ctx, "AUTH_p", "c")
+	if err != nil || c == nil {
+		t.Fatal(c, err)
+	}
+	return s, c
+}
+
 func smallDisk(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -167,24 +176,8 @@ func (g *gatedBody) Read(p []byte) (int, error) {
 // reserve.
 func TestReserveCountsUploadsInFlight(t *testing.T) {
 	small := smallDisk(t, "16m")
-	db, err := store.Open(filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
-	s, err := New(ctx, db, Config{DataDir: small, FallocateReserve: 4 << 20}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.putContainer(ctx, "AUTH_p", "c", func(meta) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	c, err := s.lookupContainer(ctx, "AUTH_p", "c")
-	if err != nil || c == nil {
-		t.Fatal(c, err)
-	}
+	s, c := reserveStore(t, filepath.Join(t.TempDir(), "test.db"), small)
 	put := func(name string, body io.Reader, length int64) error {
 		_, err := s.storeObject(ctx, c, name, objectData{body: body, length: length,
 			contentType: "application/octet-stream", meta: meta{}, size: -1})
