@@ -55,11 +55,17 @@ func (s *Service) revocationHorizon() time.Time {
 	return now().Add(-s.cfg.TokenTTL - s.cfg.AllowExpiredWindow)
 }
 
+// deleteRevocations deletes the stored events older than horizon.
+func (s *Service) deleteRevocations(ctx context.Context, horizon time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(horizon))
+	return err
+}
+
 // pruneRevocations drops the events older than the horizon, stored and in
 // memory.
 func (s *Service) pruneRevocations(ctx context.Context) error {
 	horizon := s.revocationHorizon()
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(horizon)); err != nil {
+	if err := s.deleteRevocations(ctx, horizon); err != nil {
 		return err
 	}
 	s.revMu.Lock()
@@ -71,7 +77,7 @@ func (s *Service) pruneRevocations(ctx context.Context) error {
 // loadRevocations reads the events that can still match a token, dropping
 // older ones.
 func (s *Service) loadRevocations(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM revocation_events WHERE issued_before < ?`, timeText(s.revocationHorizon())); err != nil {
+	if err := s.deleteRevocations(ctx, s.revocationHorizon()); err != nil {
 		return err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT user_id, project_id, domain_id, role_id, audit_id, app_cred_id, issued_before FROM revocation_events`)
