@@ -74,7 +74,7 @@ func errRangeNotSatisfiable(size int64) error {
 
 // errClientDisconnect: the request body ended early or could not be read.
 func errClientDisconnect(err error) error {
-	return &api.Error{Status: 499, Message: "The client was disconnected during request.", Err: err}
+	return &api.Error{Status: api.StatusClientClosed, Message: "The client was disconnected during request.", Err: err}
 }
 
 func errUnavailable() error {
