@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/monostack/monostack/internal/config"
+	"github.com/monostack/monostack/internal/network"
 )
 
 func freeAddr(t *testing.T) string {
@@ -191,5 +192,16 @@ func TestUpFailingStartIsAnError(t *testing.T) {
 	err := Up(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "crc32") {
 		t.Fatalf("Up = %v, want the hashing algorithm refused", err)
+	}
+}
+
+// TestConfigKnowsNetworkDefaults: config refuses ranges overlapping the
+// network service's default ones, which it spells out itself (config
+// imports nothing of ours): this pins the two together.
+func TestConfigKnowsNetworkDefaults(t *testing.T) {
+	for _, args := range [][]string{{"--private-cidr", network.DefaultPublicCIDR}, {"--public-cidr", network.DefaultPrivateCIDR}} {
+		if _, _, err := config.Parse("up", args, func(string) string { return "" }, nil); err == nil || !strings.Contains(err.Error(), "overlap") {
+			t.Errorf("%v: %v, want the overlap with the network service's default refused", args, err)
+		}
 	}
 }
